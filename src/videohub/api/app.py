@@ -1,0 +1,50 @@
+"""The FastAPI application: one router per resource over a `HubRuntime`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+
+from videohub import __version__
+from videohub.api.errors import request_validation_handler
+from videohub.api.routers import cameras, system, video
+from videohub.metrics import make_registry
+from videohub.runtime import HubRuntime
+
+
+def create_app(runtime: HubRuntime, *, manage: bool = True) -> FastAPI:
+    """Builds the app. With `manage`, the app starts the runtime on start-up and stops it on
+    shutdown; tests that own the runtime pass False."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage:
+            runtime.start()
+        try:
+            yield
+        finally:
+            if manage:
+                runtime.stop()
+
+    app = FastAPI(
+        title="videohub",
+        version=__version__,
+        description="City video + AI hub: cameras, live video, detections and standard city events.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.metrics = make_registry(runtime)
+    app.add_exception_handler(RequestValidationError, request_validation_handler)
+    app.include_router(cameras.router)
+    app.include_router(video.router)
+    app.include_router(system.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

@@ -1,0 +1,39 @@
+"""Error bodies that name what is wrong without echoing what was sent (a rejected stream
+URL may carry a password)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from videohub.secrets import mask_text
+
+
+def _clean(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    cleaned = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        cleaned.append({"loc": loc, "msg": mask_text(str(err.get("msg", ""))), "type": err.get("type", "")})
+    return cleaned
+
+
+def validation_detail(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(e['loc'])}: {'unknown field' if e['type'] == 'extra_forbidden' else e['msg']}"
+        for e in _clean(exc.errors())
+    )
+
+
+async def request_validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _clean(exc.errors())
+    for e in errors:
+        if e["type"] == "extra_forbidden":
+            e["msg"] = "unknown field"
+    summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
+    return JSONResponse(status_code=422, content={"detail": summary, "errors": errors})

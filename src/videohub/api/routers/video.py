@@ -1,0 +1,161 @@
+"""Unified video access: snapshot, MJPEG and HLS for every camera, whatever its source."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+
+from videohub.api.deps import Channel, Runtime
+from videohub.api.schemas import ErrorOut
+from videohub.streams.channel import CameraChannel
+from videohub.streams.frame import Frame
+from videohub.streams.hub import StreamHub
+
+router = APIRouter(prefix="/api/v1/cameras", tags=["video"])
+
+BOUNDARY = "videohubframe"
+_SEGMENT = re.compile(r"^seg\d{5}\.ts$")
+
+
+async def _fresh_frame(channel: CameraChannel) -> Frame | None:
+    opts = channel.options
+    frame = channel.fresh_frame(opts.snapshot_max_age)
+    if frame is not None:
+        return frame
+    deadline = time.monotonic() + opts.snapshot_wait
+    seq = -1
+    while (remaining := deadline - time.monotonic()) > 0:
+        frame = await channel.slot.wait_newer_async(seq, remaining)
+        if frame is None:
+            return None
+        if time.time() - frame.ts <= opts.snapshot_max_age:
+            return frame
+        seq = frame.seq
+    return None
+
+
+def _unavailable(channel: CameraChannel, what: str) -> JSONResponse:
+    h = channel.snapshot_health()
+    reason = f"no frame newer than {channel.options.snapshot_max_age:g}s from camera {channel.camera_id!r}"
+    if not channel.spec.enabled:
+        reason = f"camera {channel.camera_id!r} is disabled"
+    return JSONResponse(
+        status_code=503,
+        content={"detail": f"{what} unavailable: {reason}", "state": h.state, "last_error": h.last_error},
+    )
+
+
+@router.get(
+    "/{camera_id}/snapshot.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+)
+async def snapshot(channel: Channel, runtime: Runtime, width: Annotated[int | None, Query(ge=16, le=7680)] = None):
+    if not channel.spec.enabled:
+        return _unavailable(channel, "snapshot")
+    with runtime.hub.acquire(channel.camera_id, "frames"):
+        frame = await _fresh_frame(channel)
+        if frame is None:
+            return _unavailable(channel, "snapshot")
+        jpeg = await run_in_threadpool(channel.jpeg.encode, frame, width, channel.options.jpeg_quality)
+    return Response(
+        jpeg,
+        media_type="image/jpeg",
+        headers={"Cache-Control": "no-store", "X-Frame-Time": f"{frame.ts:.3f}", "X-Frame-Seq": str(frame.seq)},
+    )
+
+
+async def _mjpeg(hub: StreamHub, channel: CameraChannel, fps: float | None, width: int | None) -> AsyncIterator[bytes]:
+    # The lease is taken inside the generator so that its `finally` always gives it back,
+    # however the client goes away.
+    lease = hub.acquire(channel.camera_id, "frames")
+    try:
+        seq, interval, next_at = -1, (1.0 / fps if fps else 0.0), 0.0
+        while True:
+            if interval and (wait := next_at - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            frame = await channel.slot.wait_newer_async(seq, 5.0)
+            if frame is None:
+                continue  # camera silent; keep the connection and wait for it to come back
+            seq = frame.seq
+            next_at = time.monotonic() + interval
+            jpeg = await run_in_threadpool(channel.jpeg.encode, frame, width, channel.options.jpeg_quality)
+            yield (
+                (
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
+                    f"X-Frame-Time: {frame.ts:.3f}\r\n\r\n"
+                ).encode()
+                + jpeg
+                + b"\r\n"
+            )
+    finally:
+        lease.release()
+
+
+@router.get(
+    "/{camera_id}/mjpeg",
+    response_class=StreamingResponse,
+    responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}, 404: {"model": ErrorOut}},
+)
+async def mjpeg(
+    channel: Channel,
+    runtime: Runtime,
+    fps: Annotated[float | None, Query(gt=0, le=60, description="Frames per second at most.")] = None,
+    width: Annotated[int | None, Query(ge=16, le=7680, description="Scale down to this width.")] = None,
+):
+    if not channel.spec.enabled:
+        return _unavailable(channel, "MJPEG")
+    return StreamingResponse(
+        _mjpeg(runtime.hub, channel, fps, width),
+        media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/{camera_id}/hls/index.m3u8",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/vnd.apple.mpegurl": {}}},
+        404: {"model": ErrorOut},
+        503: {"model": ErrorOut},
+    },
+)
+async def hls_playlist(channel: Channel, runtime: Runtime):
+    if not channel.spec.enabled:
+        return _unavailable(channel, "HLS")
+    session = runtime.hls.session(channel.camera_id)
+    wait = channel.options.connect_timeout + 3 * runtime.config.hls.segment_seconds + 5
+    ready = await run_in_threadpool(session.wait_ready, wait)
+    if not ready:
+        reason = session.error or f"no HLS segment within {wait:g}s"
+        h = channel.snapshot_health()
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"HLS unavailable: {reason}", "state": h.state, "last_error": h.last_error},
+        )
+    return FileResponse(
+        session.playlist, media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get(
+    "/{camera_id}/hls/{segment}",
+    response_class=FileResponse,
+    responses={200: {"content": {"video/mp2t": {}}}, 404: {"model": ErrorOut}},
+)
+async def hls_segment(channel: Channel, segment: str, runtime: Runtime):
+    if not _SEGMENT.match(segment):
+        raise HTTPException(404, f"no HLS segment {segment!r}")
+    session = runtime.hls.existing(channel.camera_id)
+    path = session.folder / segment if session else None
+    if path is None or not path.exists():
+        raise HTTPException(404, f"HLS segment {segment!r} of camera {channel.camera_id!r} is gone or not made yet")
+    return FileResponse(path, media_type="video/mp2t")

@@ -1,0 +1,145 @@
+"""The `videohub` command: serve | demo | simulate | bench."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from videohub import __version__
+from videohub.config import DEMO_CONFIG, Config, ConfigError, load_config
+from videohub.secrets import install_log_masking
+
+log = logging.getLogger("videohub")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
+    )
+    install_log_masking()
+
+
+def _serve(config: Config, source: str, banner: list[str] | None = None) -> int:
+    import uvicorn
+
+    from videohub.api.app import create_app
+    from videohub.runtime import HubRuntime
+
+    try:
+        runtime = HubRuntime(config, source)
+    except ValueError as exc:
+        print(f"error: {source}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        runtime.start()
+    except OSError as exc:
+        runtime.stop()
+        print(f"error: {source}: server.rtsp_port {config.server.rtsp_port}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        app = create_app(runtime, manage=False)
+        for line in banner or []:
+            print(line, flush=True)
+        uvicorn.run(app, host=config.server.host, port=config.server.port, log_config=None, access_log=False)
+    finally:
+        runtime.stop()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.host:
+        config.server.host = args.host
+    if args.port is not None:
+        config.server.port = args.port
+    return _serve(config, str(args.config))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from videohub.simulate.command import start_simulator
+
+    # The demo config points its cameras at the simulator through this variable.
+    os.environ["VIDEOHUB_SIM_PORT"] = str(args.sim_port)
+    source = str(args.config or DEMO_CONFIG)
+    try:
+        config = load_config(source)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    config.server.port = args.port
+    config.server.rtsp_port = args.rtsp_port
+    sim_cameras = config.simulator.cameras if config.simulator else {}
+    simulator = start_simulator(sim_cameras, host="127.0.0.1", port=args.sim_port) if sim_cameras else None
+    host = config.server.public_host
+    base = f"http://{host}:{config.server.port}"
+    banner = ["", "videohub demo is starting. Open:", f"  API and docs      {base}/docs", f"  cameras           {base}/api/v1/cameras"]
+    for cam in config.cameras:
+        banner += [
+            f"  {cam.id}:",
+            f"    live (MJPEG)    {base}/api/v1/cameras/{cam.id}/mjpeg",
+            f"    snapshot        {base}/api/v1/cameras/{cam.id}/snapshot.jpg",
+            f"    HLS             {base}/api/v1/cameras/{cam.id}/hls/index.m3u8",
+            f"    status          {base}/api/v1/cameras/{cam.id}/status",
+        ]
+        if config.server.rtsp_port is not None:
+            banner.append(f"    RTSP restream   rtsp://{host}:{config.server.rtsp_port}/{cam.id}")
+    banner += [f"  metrics           {base}/metrics", "Press Ctrl-C to stop.", ""]
+    try:
+        return _serve(config, source, banner)
+    finally:
+        if simulator is not None:
+            simulator.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="videohub", description="City video + AI hub.")
+    parser.add_argument("--version", action="version", version=f"videohub {__version__}")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the hub with a config file")
+    p.add_argument("--config", "-c", required=True, help="YAML config file")
+    p.add_argument("--host", help="override server.host")
+    p.add_argument("--port", type=int, help="override server.port")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="run simulated cameras and the hub on the embedded demo config")
+    p.add_argument("--config", "-c", help="config file (default: the embedded configs/demo.yaml)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    p.add_argument("--rtsp-port", type=int, default=8554, help="RTSP restream port (default 8554)")
+    p.add_argument("--sim-port", type=int, default=8555, help="port of the simulated cameras (default 8555)")
+    p.set_defaults(func=cmd_demo)
+
+    from videohub.simulate import command as simulate
+
+    p = sub.add_parser("simulate", help="serve simulated RTSP cameras (test pattern or video file)")
+    simulate.add_arguments(p)
+    p.set_defaults(func=simulate.run)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    from videohub.bench import ingest
+
+    p = bench.add_parser("ingest", help="how many H.264 streams this machine decodes in real time")
+    ingest.add_arguments(p)
+    p.set_defaults(func=ingest.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""The hub's configuration: strict pydantic models of the YAML file, and its loader.
+
+Every model forbids unknown keys, so a typo fails at start-up with the key and the file
+named instead of being silently ignored. Camera stream settings have global defaults
+(`defaults:`) that each camera overrides field by field (`cameras[].stream:`).
+`${NAME}` and `${NAME:-fallback}` in any string are replaced from the environment, so
+credentials need not be written into the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from videohub.codes import parse_device_code, validate_region_code
+
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def validate_stream_url(url: str) -> str:
+    """Checks that a camera URL is one the hub can pull; the message never repeats the URL
+    itself, since it may carry credentials."""
+    if not url or any(c.isspace() for c in url):
+        raise ValueError("stream URL must be non-empty and contain no whitespace")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a non-numeric or out-of-range port
+    except ValueError as exc:
+        raise ValueError(f"malformed stream URL ({exc})") from None
+    if parts.scheme.lower() not in STREAM_SCHEMES:
+        raise ValueError(f"stream URL scheme must be one of {', '.join(STREAM_SCHEMES)}, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("stream URL has no host")
+    if port == 0:
+        raise ValueError("stream URL port must be 1-65535")
+    return url
+
+
+class StreamOptions(StrictModel):
+    """How one camera is pulled and served. Set globally under `defaults:`; each camera may
+    override any field under its own `stream:`."""
+
+    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTP transport asked of RTSP cameras.")
+    connect_timeout: float = Field(10.0, gt=0, le=300, description="Seconds to wait for a camera to answer.")
+    read_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds without data after which a connection counts as stalled."
+    )
+    reconnect_initial: float = Field(1.0, gt=0, le=300, description="First reconnect delay in seconds.")
+    reconnect_max: float = Field(30.0, gt=0, le=3600, description="Cap of the exponential reconnect delay.")
+    idle_release: float = Field(
+        30.0,
+        ge=0,
+        le=86400,
+        description="On-demand cameras: seconds after the last consumer leaves before disconnecting.",
+    )
+    snapshot_max_age: float = Field(
+        5.0, gt=0, le=3600, description="A snapshot older than this many seconds is refused with 503."
+    )
+    snapshot_wait: float = Field(
+        8.0,
+        ge=0,
+        le=60,
+        description="Seconds a snapshot request waits for a fresh frame (on-demand start-up).",
+    )
+    jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality for snapshots and MJPEG.")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> StreamOptions:
+        if self.reconnect_initial > self.reconnect_max:
+            raise ValueError("reconnect_initial must not exceed reconnect_max")
+        return self
+
+    def merged(self, overrides: StreamOptions) -> StreamOptions:
+        """These defaults with the fields a camera set explicitly laid over them."""
+        return self.model_copy(update={k: getattr(overrides, k) for k in overrides.model_fields_set})
+
+
+class CameraSpec(StrictModel):
+    """One camera as an operator declares it (config file or API)."""
+
+    id: str = Field(
+        ...,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Slug: lowercase letters, digits, '-' and '_'.",
+    )
+    name: str = Field("", max_length=200, description="Human-readable name; defaults to the id.")
+    device_code: str | None = Field(None, description="20-digit GB/T 28181 device code.")
+    region_code: str | None = Field(
+        None, description="GB/T 2260 6-digit division code, optionally extended by town/village/grid digits."
+    )
+    lat: float | None = Field(None, ge=-90, le=90, description="Latitude, WGS84.")
+    lon: float | None = Field(None, ge=-180, le=180, description="Longitude, WGS84.")
+    tags: list[str] = Field(default_factory=list, description="Free labels for grouping and filtering.")
+    stream_url: str = Field(..., description="Main stream URL; credentials allowed, never shown back.")
+    sub_stream_url: str | None = Field(None, description="Optional low-resolution stream, used for analytics.")
+    enabled: bool = Field(True, description="A disabled camera is kept in the registry but not pulled.")
+    on_demand: bool = Field(False, description="Pull only while a viewer or other consumer needs it.")
+    stream: StreamOptions = Field(
+        default_factory=StreamOptions, description="Per-camera overrides of the global `defaults:`."
+    )
+
+    @field_validator("device_code")
+    @classmethod
+    def _device_code(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_device_code(v)
+        return v
+
+    @field_validator("region_code")
+    @classmethod
+    def _region_code(cls, v: str | None) -> str | None:
+        return None if v is None else validate_region_code(v)
+
+    @field_validator("stream_url")
+    @classmethod
+    def _stream_url(cls, v: str) -> str:
+        return validate_stream_url(v)
+
+    @field_validator("sub_stream_url")
+    @classmethod
+    def _sub_stream_url(cls, v: str | None) -> str | None:
+        return None if v is None else validate_stream_url(v)
+
+    @model_validator(mode="after")
+    def _default_name(self) -> CameraSpec:
+        if not self.name:
+            self.name = self.id
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for storage; `stream` keeps only the explicitly overridden fields so
+        that later changes to the global defaults still reach this camera."""
+        data = self.model_dump(mode="json", exclude={"stream"})
+        data["stream"] = self.stream.model_dump(mode="json", exclude_unset=True)
+        return data
+
+
+class ServerConfig(StrictModel):
+    host: str = Field("0.0.0.0", description="Address the HTTP API listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP API port.")
+    rtsp_port: int | None = Field(
+        8554,
+        ge=0,
+        le=65535,
+        description="Port of the RTSP restream (rtsp://hub:PORT/<camera-id>); null disables it.",
+    )
+    public_host: str = Field("127.0.0.1", description="Host name put into the URLs the hub prints.")
+
+
+class DatabaseConfig(StrictModel):
+    url: str = Field("sqlite:///var/videohub.db", description="SQLAlchemy URL: SQLite file or PostgreSQL.")
+
+
+class HlsConfig(StrictModel):
+    segment_seconds: float = Field(1.0, gt=0, le=10, description="Target HLS segment length (cut at key frames).")
+    list_size: int = Field(6, ge=2, le=60, description="Segments kept in the live playlist.")
+    idle_timeout: float = Field(30.0, gt=0, le=3600, description="Stop remuxing after this long without requests.")
+
+
+class SimulatorConfig(StrictModel):
+    """Simulated RTSP cameras started beside the hub by `videohub demo`."""
+
+    port: int = Field(8555, ge=0, le=65535, description="Port of the simulated cameras' RTSP server.")
+    cameras: dict[str, str] = Field(
+        default_factory=dict, description="name -> 'pattern', 'pattern:WxH@FPS' or a video file path."
+    )
+
+
+class Config(StrictModel):
+    server: ServerConfig = Field(default_factory=ServerConfig, description="Listening addresses.")
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Where the registry is kept.")
+    defaults: StreamOptions = Field(default_factory=StreamOptions, description="Stream settings for every camera.")
+    hls: HlsConfig = Field(default_factory=HlsConfig, description="HLS remux settings.")
+    cameras: list[CameraSpec] = Field(default_factory=list, description="Cameras declared in the file.")
+    simulator: SimulatorConfig | None = Field(None, description="Simulated cameras (demo only).")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Config:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} is declared twice")
+            seen.add(cam.id)
+        return self
+
+    def stream_options(self, camera: CameraSpec) -> StreamOptions:
+        return self.defaults.merged(camera.stream)
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file and the field."""
+
+
+_ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def _substitute(value: Any, path: str, where: str) -> Any:
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group("name"), m.group("default")
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{path}: {where or '<root>'}: environment variable ${{{name}}} is not set")
+
+        return _ENV.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, path, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, path, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ""
+        for part in err["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{source}: {loc or '<root>'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "<config>") -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    data = _substitute(data, source, "")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Reads and validates a YAML config file; raises ConfigError naming the file and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse_config(data, str(path))
+
+
+DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"

@@ -1,0 +1,74 @@
+"""Prometheus metrics, read from the hub's own counters at scrape time (nothing to keep in
+step on the hot path)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from videohub.runtime import HubRuntime
+
+_STATES = ("connecting", "online", "offline", "disabled", "idle")
+
+
+class HubCollector(Collector):
+    def __init__(self, runtime: HubRuntime) -> None:
+        self._rt = runtime
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        labels = ["camera"]
+        fps = GaugeMetricFamily("videohub_camera_fps", "Measured input frames per second", labels=labels)
+        received = CounterMetricFamily("videohub_camera_frames_received", "Video frames received", labels=labels)
+        decoded = CounterMetricFamily("videohub_camera_frames_decoded", "Frames decoded", labels=labels)
+        dropped = CounterMetricFamily(
+            "videohub_camera_frames_dropped", "Decoded frames replaced before any consumer read them", labels=labels
+        )
+        errors = CounterMetricFamily("videohub_camera_decode_errors", "Packets that failed to decode", labels=labels)
+        reconnects = CounterMetricFamily("videohub_camera_reconnects", "Reconnect attempts", labels=labels)
+        bytes_in = CounterMetricFamily("videohub_camera_bytes_received", "Bytes received", labels=labels)
+        viewers = GaugeMetricFamily("videohub_camera_viewers", "Consumers of decoded frames", labels=labels)
+        packet_consumers = GaugeMetricFamily(
+            "videohub_camera_packet_consumers", "Restream and HLS consumers", labels=labels
+        )
+        upstream = GaugeMetricFamily(
+            "videohub_camera_upstream_connections", "Open upstream connections (0 or 1)", labels=labels
+        )
+        state = GaugeMetricFamily(
+            "videohub_camera_state", "1 for the camera's current state", labels=["camera", "state"]
+        )
+        encodes = CounterMetricFamily(
+            "videohub_camera_jpeg_encodes", "JPEG encodings (shared by viewers)", labels=labels
+        )
+        for ch in self._rt.hub.channels():
+            h = ch.snapshot_health()
+            cid = [ch.camera_id]
+            fps.add_metric(cid, h.fps)
+            received.add_metric(cid, h.frames_received)
+            decoded.add_metric(cid, h.frames_decoded)
+            dropped.add_metric(cid, h.frames_dropped)
+            errors.add_metric(cid, h.decode_errors)
+            reconnects.add_metric(cid, h.reconnects)
+            bytes_in.add_metric(cid, h.bytes_received)
+            viewers.add_metric(cid, h.viewers)
+            packet_consumers.add_metric(cid, h.packet_consumers)
+            upstream.add_metric(cid, 1 if h.upstream_connected else 0)
+            encodes.add_metric(cid, ch.jpeg.encodes)
+            for s in _STATES:
+                state.add_metric([ch.camera_id, s], 1 if h.state == s else 0)
+        total = GaugeMetricFamily("videohub_upstream_connections", "Open upstream camera connections, all cameras")
+        total.add_metric([], self._rt.hub.upstream_connections())
+        rtsp = GaugeMetricFamily("videohub_restream_sessions", "RTSP restream client sessions")
+        rtsp.add_metric([], self._rt.rtsp.session_count() if self._rt.rtsp else 0)
+        hls = GaugeMetricFamily("videohub_hls_sessions", "Cameras being remuxed to HLS")
+        hls.add_metric([], self._rt.hls.active())
+        yield from (fps, received, decoded, dropped, errors, reconnects, bytes_in, viewers, packet_consumers)
+        yield from (upstream, state, encodes, total, rtsp, hls)
+
+
+def make_registry(runtime: HubRuntime) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(HubCollector(runtime))
+    return registry

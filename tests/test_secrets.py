@@ -1,0 +1,24 @@
+import logging
+
+from videohub.secrets import MaskingFilter, mask_text, mask_url, url_secrets
+
+
+def test_mask_url():
+    assert mask_url("rtsp://admin:pw@10.0.0.1:554/h264") == "rtsp://***@10.0.0.1:554/h264"
+    assert mask_url("rtsp://10.0.0.1/x") == "rtsp://10.0.0.1/x"
+    assert mask_url("rtsp://user@host/x") == "rtsp://***@host/x"
+
+
+def test_mask_text_scrubs_urls_and_known_secrets():
+    text = "[Errno 1] failed: 'rtsp://admin:p%40ss@h/x' (password p@ss)"
+    masked = mask_text(text, url_secrets("rtsp://admin:p%40ss@h/x"))
+    assert "p%40ss" not in masked and "p@ss" not in masked and "admin" not in masked
+
+
+def test_logging_filter_masks_records(caplog):
+    logger = logging.getLogger("videohub.test.masking")
+    caplog.handler.addFilter(MaskingFilter())
+    with caplog.at_level(logging.INFO):
+        logger.info("opening %s", "rtsp://bob:hunter22@cam/1")
+    assert "hunter22" not in caplog.text
+    assert "rtsp://***@cam/1" in caplog.text
