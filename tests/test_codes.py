@@ -17,13 +17,23 @@ def test_invalid_region_codes(code):
 def test_device_code_parts():
     parts = parse_device_code("15010200001320000001")
     assert (parts.centre, parts.industry, parts.type, parts.network, parts.serial) == (
-        "15010200", "00", "132", "0", "000001",
+        "15010200",
+        "00",
+        "132",
+        "0",
+        "000001",
     )
 
 
 @pytest.mark.parametrize(
-    "code", ["1501020000132000000", "150102000013200000011", "9901020000132000000X", "99010200001320000001",
-             "15010200000990000001"],
+    "code",
+    [
+        "1501020000132000000",
+        "150102000013200000011",
+        "9901020000132000000X",
+        "99010200001320000001",
+        "15010200000990000001",
+    ],
 )
 def test_invalid_device_codes(code):
     with pytest.raises(ValueError):

@@ -100,3 +100,10 @@ def test_codes_validated():
         CameraSpec(id="a", stream_url="rtsp://h/x", device_code="1234")
     cam = CameraSpec(id="a", stream_url="rtsp://h/x", region_code="150102003", device_code="15010200001320000001")
     assert cam.name == "a"
+
+
+def test_example_city_config_loads():
+    from pathlib import Path
+
+    config = load_config(Path(__file__).parents[1] / "configs" / "city.yaml")
+    assert config.stream_options(config.cameras[1]).rtsp_transport == "udp"

@@ -79,7 +79,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     simulator = start_simulator(sim_cameras, host="127.0.0.1", port=args.sim_port) if sim_cameras else None
     host = config.server.public_host
     base = f"http://{host}:{config.server.port}"
-    banner = ["", "videohub demo is starting. Open:", f"  API and docs      {base}/docs", f"  cameras           {base}/api/v1/cameras"]
+    banner = [
+        "",
+        "videohub demo is starting. Open:",
+        f"  API and docs      {base}/docs",
+        f"  cameras           {base}/api/v1/cameras",
+    ]
     for cam in config.cameras:
         banner += [
             f"  {cam.id}:",

@@ -27,7 +27,7 @@ def url_secrets(url: str) -> list[str]:
         parts = urlsplit(url)
     except ValueError:
         return []
-    found = []
+    found: list[str] = []
     for value in (parts.username, parts.password):
         if value:
             found.extend({value, unquote(value)})

@@ -14,8 +14,15 @@ def test_crud_starts_restarts_and_stops_readers(cameras, live_hub):
     cameras.add("b")
     hub = live_hub([])
     http = hub.http
-    body = {"id": "gate", "name": "Gate", "stream_url": cameras.url("a"), "region_code": "150102",
-            "device_code": "15010200001320000001", "tags": ["x"], "stream": {"read_timeout": 3}}
+    body = {
+        "id": "gate",
+        "name": "Gate",
+        "stream_url": cameras.url("a"),
+        "region_code": "150102",
+        "device_code": "15010200001320000001",
+        "tags": ["x"],
+        "stream": {"read_timeout": 3},
+    }
     r = http.post("/api/v1/cameras", json=body)
     assert r.status_code == 201, r.text
     cam = r.json()
@@ -74,8 +81,16 @@ def test_credentials_never_in_responses_or_logs(cameras, live_hub, caplog):
     wait_for(lambda: http.get("/api/v1/cameras/cfg/status").json()["state"] == "online", what="online")
     texts = [
         http.get(path).text
-        for path in ("/api/v1/cameras", "/api/v1/cameras/cfg", "/api/v1/cameras/down", "/api/v1/cameras/down/status",
-                     "/api/v1/cameras/cfg/status", "/api/v1/health", "/metrics", "/openapi.json")
+        for path in (
+            "/api/v1/cameras",
+            "/api/v1/cameras/cfg",
+            "/api/v1/cameras/down",
+            "/api/v1/cameras/down/status",
+            "/api/v1/cameras/cfg/status",
+            "/api/v1/health",
+            "/metrics",
+            "/openapi.json",
+        )
     ]
     texts.append(http.get("/api/v1/cameras/down/snapshot.jpg").text)  # 503 with the masked error
     for text in texts:
@@ -94,6 +109,11 @@ def test_health_and_metrics(cameras, live_hub):
     health = hub.http.get("/api/v1/health").json()
     assert health["status"] == "ok" and health["upstream_connections"] == 1 and health["database"] == "ok"
     metrics = hub.http.get("/metrics").text
-    for name in ("videohub_camera_fps{camera=\"a\"}", "videohub_camera_frames_dropped_total",
-                 "videohub_camera_reconnects_total", "videohub_camera_viewers", "videohub_upstream_connections 1.0"):
+    for name in (
+        'videohub_camera_fps{camera="a"}',
+        "videohub_camera_frames_dropped_total",
+        "videohub_camera_reconnects_total",
+        "videohub_camera_viewers",
+        "videohub_upstream_connections 1.0",
+    ):
         assert name in metrics

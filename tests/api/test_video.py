@@ -11,7 +11,6 @@ import av
 import cv2
 import httpx
 import numpy as np
-
 from tests.conftest import require_tool, wait_for
 
 
@@ -29,7 +28,9 @@ def read_mjpeg(base: str, path: str, frames: int, out: list) -> None:
                 if head_end < 0:
                     break
                 headers = buf[:head_end].decode()
-                length = int(next(h.split(":")[1] for h in headers.split("\r\n") if h.lower().startswith("content-length")))
+                length = int(
+                    next(h.split(":")[1] for h in headers.split("\r\n") if h.lower().startswith("content-length"))
+                )
                 if len(buf) < head_end + 4 + length + 2:
                     break
                 jpeg = buf[head_end + 4 : head_end + 4 + length]
@@ -44,8 +45,10 @@ def test_ten_viewers_and_a_snapshot_poller_share_one_upstream_connection(cameras
     cameras.add("cam")
     hub = live_hub([{"id": "cam", "stream_url": cameras.url("cam"), "on_demand": True}])
     results: list = []
-    viewers = [threading.Thread(target=read_mjpeg, args=(hub.base, "/api/v1/cameras/cam/mjpeg", 15, results))
-               for _ in range(10)]
+    viewers = [
+        threading.Thread(target=read_mjpeg, args=(hub.base, "/api/v1/cameras/cam/mjpeg", 15, results))
+        for _ in range(10)
+    ]
     for v in viewers:
         v.start()
     snapshots = []
@@ -111,8 +114,9 @@ def decode_frames(url: str, n: int, **options: str) -> list:
 
 def ffprobe(url: str, *args: str) -> dict:
     exe = require_tool("ffprobe")
-    out = subprocess.run([exe, "-v", "error", *args, "-show_streams", "-of", "json", url],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [exe, "-v", "error", *args, "-show_streams", "-of", "json", url], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -145,8 +149,9 @@ def test_rtsp_restream_plays_in_real_clients_on_one_upstream(cameras, live_hub):
     url = hub.runtime.rtsp.url("cam")
     wait_for(lambda: cameras.sessions("cam") == 1, what="hub reader")
     results: list = []
-    clients = [threading.Thread(target=lambda: results.append(decode_frames(url, 25, rtsp_transport="tcp")))
-               for _ in range(3)]
+    clients = [
+        threading.Thread(target=lambda: results.append(decode_frames(url, 25, rtsp_transport="tcp"))) for _ in range(3)
+    ]
     for c in clients:
         c.start()
     streams = ffprobe(url, "-rtsp_transport", "tcp")["streams"]
@@ -161,6 +166,10 @@ def test_rtsp_restream_plays_in_real_clients_on_one_upstream(cameras, live_hub):
         assert ok and img.shape == (240, 320, 3)
     finally:
         cap.release()
-    unknown = subprocess.run([require_tool("ffprobe"), "-v", "error", "-rtsp_transport", "tcp",
-                              hub.runtime.rtsp.url("nope")], capture_output=True, text=True, timeout=30)
+    unknown = subprocess.run(
+        [require_tool("ffprobe"), "-v", "error", "-rtsp_transport", "tcp", hub.runtime.rtsp.url("nope")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert unknown.returncode != 0 and "404" in unknown.stderr

@@ -89,6 +89,7 @@ class CameraSource:
 
     def _run(self) -> None:
         attempt = 0
+        last_error: str | None = None
         while not self._stop.is_set():
             self._out.on_connecting()
             error: str | None = None
@@ -108,13 +109,10 @@ class CameraSource:
                 attempt = 0
             delay = backoff_delay(attempt, self._options.reconnect_initial, self._options.reconnect_max)
             attempt += 1
-            log.warning(
-                "camera %s: %s; reconnecting in %.1fs (%s)",
-                self._out.camera_id,
-                error,
-                delay,
-                self.masked_url,
-            )
+            # A camera that stays down would fill the log: warn when the error changes only.
+            level = logging.WARNING if error != last_error else logging.DEBUG
+            log.log(level, "camera %s: %s; reconnecting in %.1fs", self._out.camera_id, error, delay)
+            last_error = error
             self._out.on_disconnected(error)
             self._stop.wait(delay)
 
