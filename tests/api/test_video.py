@@ -173,3 +173,16 @@ def test_rtsp_restream_plays_in_real_clients_on_one_upstream(cameras, live_hub):
         timeout=30,
     )
     assert unknown.returncode != 0 and "404" in unknown.stderr
+
+
+def test_mjpeg_ends_when_its_camera_is_deleted(cameras, live_hub):
+    cameras.add("cam")
+    hub = live_hub([])
+    assert hub.http.post("/api/v1/cameras", json={"id": "cam", "stream_url": cameras.url("cam")}).status_code == 201
+    with httpx.stream("GET", f"{hub.base}/api/v1/cameras/cam/mjpeg", timeout=20) as r:
+        chunks = r.iter_bytes()
+        assert next(chunks).startswith(b"--")
+        assert hub.http.delete("/api/v1/cameras/cam").status_code == 204
+        for _ in chunks:  # drains what was in flight, then the stream must end
+            pass
+    wait_for(lambda: cameras.sessions() == 0, what="upstream closed")

@@ -40,6 +40,7 @@ class CameraChannel:
         self.idle_since: float = time.monotonic()
         self.source: CameraSource | None = None
         self.upstream_connected = False
+        self.removed = False  # set when the camera leaves the registry; streams end
 
     # --- what the hub decides with --------------------------------------------------
     @property

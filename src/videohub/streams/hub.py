@@ -103,6 +103,7 @@ class StreamHub:
         with self._lock:
             channel = self._channels.pop(camera_id, None)
         if channel is not None:
+            channel.removed = True
             channel.stop_source()
 
     def on_registry_change(self, camera_id: str, spec: CameraSpec | None) -> None:

@@ -27,8 +27,8 @@ _SEGMENT = re.compile(r"^seg\d{5}\.ts$")
 async def _fresh_frame(channel: CameraChannel) -> Frame | None:
     opts = channel.options
     frame = channel.fresh_frame(opts.snapshot_max_age)
-    if frame is not None:
-        return frame
+    if frame is not None or channel.health.state == "offline":
+        return frame  # an offline camera is retried by its reader; waiting here helps no one
     deadline = time.monotonic() + opts.snapshot_wait
     seq = -1
     while (remaining := deadline - time.monotonic()) > 0:
@@ -81,7 +81,9 @@ async def _mjpeg(hub: StreamHub, channel: CameraChannel, fps: float | None, widt
         while True:
             if interval and (wait := next_at - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
-            frame = await channel.slot.wait_newer_async(seq, 5.0)
+            frame = await channel.slot.wait_newer_async(seq, 2.0)
+            if channel.removed:
+                return
             if frame is None:
                 continue  # camera silent; keep the connection and wait for it to come back
             seq = frame.seq
