@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -102,27 +103,25 @@ def test_simulate_process_serves_until_sigint(tmp_path: Path) -> None:
         "p = argparse.ArgumentParser(); add_arguments(p)\n"
         "sys.exit(run(p.parse_args(sys.argv[1:])))\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "--host", "127.0.0.1", "--port", "0", "--camera", "gate=pattern:160x120@10"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # "gate: rtsp://127.0.0.1:PORT/gate"
-        assert line.startswith("gate: rtsp://127.0.0.1:"), line + (proc.stderr.read() if proc.stderr else "")
-        url = line.split(": ", 1)[1].strip()
-        with RawRtspClient(url) as client:
-            client.start()
-            assert client.read_rtp(timeout=5) is not None
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
+    argv = [sys.executable, "-c", code, "--host", "127.0.0.1", "--port", "0", "--camera", "gate=pattern:160x120@10"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        try:
+            assert proc.stdout is not None
+            ready, _, _ = select.select([proc.stdout], [], [], 20)  # never hang on a silent child
+            assert ready, "simulator printed nothing within 20 s"
+            line = proc.stdout.readline()  # "gate: rtsp://127.0.0.1:PORT/gate"
+            assert line.startswith("gate: rtsp://127.0.0.1:"), line + (proc.stderr.read() if proc.stderr else "")
+            url = line.split(": ", 1)[1].strip()
+            with RawRtspClient(url) as client:
+                client.start()
+                assert client.read_rtp(timeout=5) is not None
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+            assert proc.stdout.read().strip().endswith("stopped")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
 
 
 def test_start_simulator_in_process(h264_mp4: Path) -> None:

@@ -23,6 +23,7 @@ is downloaded and nothing large is written outside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -98,13 +99,16 @@ class Params:
     max_probes: int = 5  # paced runs per resolution x mode
     tolerance_s: float = 0.25  # how far behind schedule a stream may be and still count as live
     disturbed_cores: float = 0.15  # other processes using more than this make a failed probe rerun
-    max_retries: int = 2  # reruns of disturbed probes per resolution x mode
+    max_retries: int = 3  # reruns of disturbed probes per resolution x mode
+    retry_pause_s: float = 3.0  # give the other work a moment to finish before a rerun
     quick: bool = False
 
     @classmethod
     def quick_params(cls) -> Params:
         """A smoke run of a few seconds: tiny clips, short probes, at most 3 streams."""
-        return cls(seconds=1.0, run_seconds=0.3, repeats=1, max_streams=3, max_probes=2, quick=True)
+        return cls(
+            seconds=1.0, run_seconds=0.3, repeats=1, max_streams=3, max_probes=2, max_retries=0, quick=True
+        )
 
     def validate(self) -> None:
         unknown = [r for r in self.resolutions if r not in RESOLUTIONS]
@@ -115,8 +119,8 @@ class Params:
             raise ValueError("seconds, run_seconds and tolerance_s must be positive")
         if self.repeats < 1 or self.max_streams < 1 or self.max_probes < 1:
             raise ValueError("repeats, max_streams and max_probes must be at least 1")
-        if self.max_retries < 0 or self.disturbed_cores < 0:
-            raise ValueError("max_retries and disturbed_cores must not be negative")
+        if self.max_retries < 0 or self.disturbed_cores < 0 or self.retry_pause_s < 0:
+            raise ValueError("max_retries, disturbed_cores and retry_pause_s must not be negative")
 
 
 @dataclass
@@ -401,9 +405,18 @@ def probe_paced(clip: Clip, mode: Mode, n: int, run_seconds: float, tolerance_s:
 
     barrier = threading.Barrier(n + 1, action=set_clock)
     streams = [_PacedStream(clip, mode, stagger * i / n, barrier, clock) for i in range(n)]
-    for s in streams:
-        s.start()
-    barrier.wait()
+    started: list[_PacedStream] = []
+    try:
+        for s in streams:
+            s.start()
+            started.append(s)
+        barrier.wait()
+    except BaseException:
+        # e.g. the OS refused another thread: release the ones waiting instead of hanging.
+        barrier.abort()
+        for s in started:
+            s.join()
+        raise
     t0, end = clock
     # CPU is sampled only while every stream is running.
     time.sleep(max(0.0, t0 + stagger - time.perf_counter()))
@@ -565,8 +578,10 @@ def measure(params: Params | None = None, workdir: Path | None = None, log: Log 
                         if r["realtime"] or other <= params.disturbed_cores or retries[0] <= 0:
                             break
                         retries[0] -= 1
+                        time.sleep(params.retry_pause_s)
                     best = min(attempts, key=lambda a: (not a["realtime"], a["other_load_cores"] or 0.0))
-                    return {**best, "attempts": len(attempts)}
+                    disturbed = (best["other_load_cores"] or 0.0) > params.disturbed_cores
+                    return {**best, "attempts": len(attempts), "disturbed": disturbed}
 
                 paced = find_capacity(probe, single["predicted_streams"], params.max_streams, params.max_probes)
                 at_n = next((p for p in paced["probes"] if p["streams"] == paced["streams"]), None)
@@ -574,6 +589,8 @@ def measure(params: Params | None = None, workdir: Path | None = None, log: Log 
                                        "at_capacity": at_n}
             result["results"][name] = per_mode
     result["elapsed_s"] = time.perf_counter() - started
+    with contextlib.suppress(OSError):
+        result["machine"]["loadavg_at_end"] = list(os.getloadavg())
     return result
 
 
@@ -601,12 +618,15 @@ def format_table(result: dict[str, Any]) -> str:
     )
     lines += [header, sub, "-" * len(header)]
     other_max = 0.0
+    any_disturbed = False
     for res, modes in result["results"].items():
         for mode, r in modes.items():
             s, p, at = r["single"], r["paced"], r["at_capacity"]
             live = f"{'>=' if p['capped'] else ''}{p['streams']}"
             if p["first_failing"] is not None:
-                live += f" ({p['first_failing']} no)"
+                failed = next(x for x in p["probes"] if x["streams"] == p["first_failing"])
+                live += f" ({p['first_failing']}{'*' if failed.get('disturbed') else ''} no)"
+                any_disturbed = any_disturbed or bool(failed.get("disturbed"))
             other = at["other_load_cores"] if at and at["other_load_cores"] is not None else None
             other_max = max(other_max, other or 0.0)
             cpu_at_n = f"{at['cpu_pct_per_stream']:.2f}" if at else "-"
@@ -626,6 +646,10 @@ def format_table(result: dict[str, Any]) -> str:
         "that fell behind. other load: cores used by other processes during that run.",
         f"BGR conversion: {result['params']['bgr_conversion']}.",
     ]
+    if any_disturbed:
+        lines.append(
+            "* that run was disturbed by other processes (reruns too): the true limit may be higher."
+        )
     if other_max > 0.25:
         lines.append(f"WARNING: other processes used up to {other_max:.2f} cores; live-stream counts are low.")
     return "\n".join(lines)

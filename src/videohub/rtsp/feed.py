@@ -18,7 +18,9 @@ class AccessUnit:
     """One coded H.264 frame in Annex B form (NAL units each preceded by a start code)."""
 
     data: bytes
-    pts: float  # presentation time in seconds; any origin, increasing within one feed
+    # Presentation time in seconds, any origin. Increasing in sending order for streams
+    # without B-frames (all simulated and most IP cameras); with B-frames it is not.
+    pts: float
     keyframe: bool
 
 
@@ -37,7 +39,8 @@ Sink = Callable[[AccessUnit], None]
 
 class Subscription(Protocol):
     def wait_config(self, timeout: float) -> CodecConfig | None:
-        """Block until the feed knows its parameter sets, or `timeout` seconds pass."""
+        """Block until the feed knows its parameter sets, or `timeout` seconds pass; returns
+        None promptly once the subscription is closed."""
 
     def close(self) -> None:
         """Stop delivering to the sink; idempotent. The producer may stop if nobody is left."""
@@ -49,7 +52,9 @@ class MediaFeed(Protocol):
 
         The sink may be called at once, before the client has asked to play: the server
         drops what it cannot send yet and starts every client on a key frame. The sink
-        must be quick and must not raise.
+        must be quick and must not raise. Producers should repeat SPS/PPS in-band at key
+        frames, so a mid-stream change reaches clients. `subscribe` itself may block
+        (an on-demand camera starts its reader), so servers call it off their event loop.
         """
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from videohub.rtsp.feed import CodecConfig
+
 NAL_SLICE = 1
 NAL_IDR = 5
 NAL_SEI = 6
@@ -131,3 +133,18 @@ def with_parameter_sets(nals: list[bytes], sps: bytes, pps: bytes) -> list[bytes
     head = [n for n in nals if nal_type(n) == NAL_AUD]
     rest = [n for n in nals if nal_type(n) not in (NAL_AUD, NAL_SPS, NAL_PPS)]
     return head + [sps, pps] + rest
+
+
+def annexb_config(data: bytes) -> CodecConfig | None:
+    """The parameter sets in Annex B data (FFmpeg extradata or a key frame), or None."""
+    sps, pps = find_parameter_sets(split_annexb(data))
+    return CodecConfig(sps, pps) if sps and pps else None
+
+
+def avcc_config(extradata: bytes) -> CodecConfig | None:
+    """The first SPS and PPS of an avcC record (MP4, RTMP), or None if it holds none."""
+    try:
+        avcc = parse_avcc(extradata)
+    except ValueError:
+        return None
+    return CodecConfig(avcc.sps[0], avcc.pps[0]) if avcc.sps and avcc.pps else None

@@ -23,12 +23,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
 
-from videohub.rtsp.feed import AccessUnit, CodecConfig, FeedResolver, Subscription
+from videohub.rtsp.feed import AccessUnit, CodecConfig, FeedResolver, MediaFeed, Subscription
 from videohub.rtsp.h264 import NAL_AUD, NAL_IDR, nal_type, split_annexb, with_parameter_sets
 from videohub.rtsp.rtp import (
     CLOCK_RATE,
@@ -223,6 +224,9 @@ class _FeedTap:
         self.need_key = True
         self.dropped = 0
         self.wakeup = asyncio.Event()
+        # subscribe() runs on a worker thread while close() runs on the loop: this lock
+        # makes sure a subscription that arrives after close() is closed, not leaked.
+        self._sub_lock = threading.Lock()
 
     def sink(self, au: AccessUnit) -> None:
         """Called from the producer's thread: hand over to the loop, never block or raise."""
@@ -282,16 +286,31 @@ class _FeedTap:
         self.queued_bytes -= len(au.data)
         return au
 
+    def attach(self, feed: MediaFeed, timeout: float) -> CodecConfig | None:
+        """Subscribe and wait for the parameter sets (blocking: run on a worker thread)."""
+        sub = feed.subscribe(self.sink)
+        with self._sub_lock:
+            if self.closed:
+                late = True
+            else:
+                late = False
+                self.subscription = sub
+        if late:
+            sub.close()
+            return None
+        return sub.wait_config(timeout)
+
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
+        with self._sub_lock:
+            if self.closed:
+                return
+            self.closed = True
+            sub, self.subscription = self.subscription, None
         self.queue.clear()
         self.queued_bytes = 0
         self.wakeup.set()
-        if self.subscription is not None:
-            self.server._close_subscription(self.subscription)
-            self.subscription = None
+        if sub is not None:
+            self.server._close_subscription(sub)
 
 
 # --------------------------------------------------------------------------- session
@@ -519,7 +538,14 @@ class RtspServer:
     """Serves `MediaFeed`s over RTSP; see the module docstring for the design.
 
     `resolve` maps a request path (``"cam1"`` for ``rtsp://host:port/cam1``) to a feed or
-    None (404). It is called on the server's loop thread and must be quick.
+    None (404). It is called on the server's loop thread and must be quick; the feed's
+    `subscribe`, `wait_config` and `close` may block and are called on worker threads.
+
+    Keyword options: `config_timeout` (seconds DESCRIBE/SETUP wait for SPS/PPS before 503),
+    `session_timeout` (seconds without a request or RTCP before a session ends; a playing
+    TCP-interleaved session instead lives as long as its connection), `write_timeout`
+    (seconds a TCP client may stall our writes before it is dropped), `queue_frames` and
+    `queue_bytes` (per-client queue bounds), `payload_mtu` (largest RTP payload).
     """
 
     def __init__(
@@ -555,6 +581,7 @@ class RtspServer:
         self._lock = threading.Lock()  # guards _sessions for session_count() from other threads
         self._shutting_down = False
         self._late_closes: list[Subscription] = []
+        self._pending_closes: dict[Future[None], Subscription] = {}
         self._state_lock = threading.Lock()  # serialises start() and stop()
 
     # ----------------------------------------------------------------- public API
@@ -641,6 +668,15 @@ class RtspServer:
             self._thread = None
             self._loop = None
             # Close the subscriptions here, synchronously, so feeds can stop when we return.
+            with self._lock:
+                queued = list(self._pending_closes.items())
+            running = []
+            for future, sub in queued:
+                if future.cancel():  # not started yet: close it here instead
+                    self._late_closes.append(sub)
+                else:
+                    running.append(future)
+            futures_wait(running, timeout=5)
             for sub in self._late_closes:
                 self._close_now(sub)
             self._late_closes = []
@@ -723,9 +759,17 @@ class RtspServer:
             self._late_closes.append(sub)
             return
         try:
-            self._executor.submit(self._close_now, sub)
+            future = self._executor.submit(self._close_now, sub)
         except RuntimeError:  # executor already shut down
             self._close_now(sub)
+            return
+        with self._lock:
+            self._pending_closes[future] = sub
+        future.add_done_callback(self._forget_close)
+
+    def _forget_close(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending_closes.pop(future, None)
 
     def _end_session(self, session: _Session, why: str) -> None:
         with self._lock:
@@ -851,10 +895,9 @@ class RtspServer:
             conn.taps.pop(oldest).close()
         conn.taps[path] = tap  # registered before awaiting, so a dropped connection closes it
         try:
-            tap.subscription = feed.subscribe(tap.sink)
-            sub = tap.subscription
+            # Both calls may block (a feed might connect upstream first): keep them off the loop.
             loop = asyncio.get_running_loop()
-            config = await loop.run_in_executor(self._executor, sub.wait_config, self.config_timeout)
+            config = await loop.run_in_executor(self._executor, tap.attach, feed, self.config_timeout)
         except BaseException:
             conn.taps.pop(path, None)
             tap.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from videohub.config import CameraSpec, StreamOptions
@@ -130,10 +131,15 @@ class CameraChannel:
         with self._lock:
             self._sinks.pop(key, None)
 
-    def wait_config(self, timeout: float) -> CodecConfig | None:
+    def wait_config(self, timeout: float, cancelled: Callable[[], bool] = lambda: False) -> CodecConfig | None:
+        """Waits for the parameter sets; returns early (None if unknown) once `cancelled()`."""
         with self._lock:
-            self._config_ready.wait_for(lambda: self._config is not None, timeout)
+            self._config_ready.wait_for(lambda: self._config is not None or cancelled(), timeout)
             return self._config
+
+    def wake_waiters(self) -> None:
+        with self._lock:
+            self._config_ready.notify_all()
 
     # --- reading ----------------------------------------------------------------------
     def fresh_frame(self, max_age: float) -> Frame | None:

@@ -54,12 +54,13 @@ class _Subscription:
         self._key: int | None = self._lease.channel.add_sink(sink)
 
     def wait_config(self, timeout: float) -> CodecConfig | None:
-        return self._lease.channel.wait_config(timeout)
+        return self._lease.channel.wait_config(timeout, cancelled=lambda: self._key is None)
 
     def close(self) -> None:
         if self._key is not None:
             self._lease.channel.remove_sink(self._key)
             self._key = None
+            self._lease.channel.wake_waiters()
         self._lease.release()
 
 

@@ -19,8 +19,8 @@ import av
 
 from videohub.config import StreamOptions
 from videohub.rtsp.feed import AccessUnit, CodecConfig
+from videohub.rtsp.h264 import annexb_config, avcc_config
 from videohub.secrets import mask_text, mask_url, url_secrets
-from videohub.streams.h264 import annexb_config, avcc_config
 
 log = logging.getLogger("videohub.streams")
 
