@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 
@@ -151,3 +152,13 @@ def test_stop_closes_every_upstream_connection(cameras):
     wait_for(lambda: cameras.sessions() == 3, what="three readers")
     hub.stop()
     wait_for(lambda: cameras.sessions() == 0, timeout=5, what="all closed")
+
+
+def test_udp_transport_is_selectable(cameras, hub, caplog):
+    caplog.set_level(logging.INFO, logger="videohub.rtsp")
+    cameras.add("cam")
+    hub.apply(CameraSpec(id="cam", stream_url=cameras.url("cam"), stream={"rtsp_transport": "udp"}))
+    channel = hub.channel("cam")
+    wait_for(lambda: channel.health.frames_decoded >= 10, what="frames over UDP")
+    assert channel.health.state == "online"
+    assert any("for cam from" in r.getMessage() and r.getMessage().endswith("(UDP)") for r in caplog.records)
