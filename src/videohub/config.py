@@ -73,6 +73,13 @@ class StreamOptions(StrictModel):
         description="Seconds a snapshot request waits for a fresh frame (on-demand start-up).",
     )
     jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality for snapshots and MJPEG.")
+    decode_threads: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Decoder threads per camera. One is the most efficient with many cameras (and adds no "
+        "latency); raise it for a few very large streams; 0 lets FFmpeg choose.",
+    )
 
     @model_validator(mode="after")
     def _backoff_order(self) -> StreamOptions:

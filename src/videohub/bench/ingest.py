@@ -50,8 +50,8 @@ FPS = 25
 GOP = 50  # 2 s at 25 fps: the usual IP-camera default
 DEFAULT_OUT = Path("benchmarks/results/ingest.json")
 # swscale picks its own thread count unless told, and PyAV builds a new scaler for every
-# frame, so the default sets up a thread pool per frame: 10-40 % more CPU for nothing
-# (measured as cpu_s_per_video_s_default_sws_threads).
+# frame, so the default sets up a thread pool per frame: 5-40 % more CPU for nothing in
+# our runs (recorded as cpu_s_per_video_s_default_sws_threads).
 BGR_CALL = 'frame.to_ndarray(format="bgr24", threads=1)'
 
 Log = Callable[[str], None]

@@ -38,7 +38,9 @@ class Frame:
         if self._image is None:
             with self._lock:
                 if self._image is None:
-                    self._image = self._video.to_ndarray(format="bgr24")
+                    # threads=1: PyAV builds a scaler per frame, and by default each one
+                    # starts its own thread pool, which costs 5-40% more CPU (bench ingest).
+                    self._image = self._video.to_ndarray(format="bgr24", threads=1)
                     self._video = None
         assert self._image is not None
         return self._image

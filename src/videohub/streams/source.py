@@ -133,6 +133,7 @@ class CameraSource:
                 raise ValueError("the stream has no video track")
             stream = container.streams.video[0]
             ctx = stream.codec_context
+            ctx.thread_count = o.decode_threads
             codec = ctx.name
             to_annexb = None
             if codec == "h264":
