@@ -34,6 +34,16 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
 
 
+def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Polls `cond` until it holds or `timeout` passes; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return bool(cond())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

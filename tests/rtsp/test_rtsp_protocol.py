@@ -6,9 +6,9 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
+from tests.conftest import wait_until
 
 from videohub.rtsp.client import RawRtspClient
 from videohub.rtsp.feed import AccessUnit, CodecConfig, Sink
@@ -16,15 +16,6 @@ from videohub.rtsp.h264 import NAL_IDR, NAL_SPS, nal_type
 from videohub.rtsp.sdp import parse_fmtp
 from videohub.rtsp.server import RtspServer
 from videohub.simulate.pattern import PatternFeed
-
-
-def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 class SilentFeed:

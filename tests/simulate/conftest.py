@@ -9,6 +9,18 @@ import av
 import numpy as np
 import pytest
 
+from videohub.rtsp.feed import AccessUnit
+
+
+def decode(units: list[AccessUnit]) -> list[av.VideoFrame]:
+    """Decodes access units with a fresh H.264 decoder, flushing it at the end."""
+    ctx = av.CodecContext.create("h264", "r")
+    frames: list[av.VideoFrame] = []
+    for au in units:
+        frames.extend(ctx.decode(av.Packet(au.data)))
+    frames.extend(ctx.decode(None))
+    return frames
+
 
 def make_clip(path: Path, codec: str, frames: int, fps: int = 20, size: tuple[int, int] = (320, 240)) -> Path:
     """Encode a short moving-gradient clip; H.264 goes in with a 5-frame GOP and no B-frames."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import pytest
+from tests.simulate.conftest import decode
 
 from videohub.rtsp.feed import AccessUnit
 from videohub.rtsp.h264 import NAL_IDR, NAL_PPS, NAL_SPS, avcc_to_nals, nal_type, parse_avcc, split_annexb
@@ -25,15 +26,6 @@ def collect(q: queue.Queue[AccessUnit], count: int, timeout: float = 5.0) -> lis
         except queue.Empty:
             break
     return out
-
-
-def decode(units: list[AccessUnit]) -> list[av.VideoFrame]:
-    ctx = av.CodecContext.create("h264", "r")
-    frames: list[av.VideoFrame] = []
-    for au in units:
-        frames.extend(ctx.decode(av.Packet(au.data)))
-    frames.extend(ctx.decode(None))
-    return frames
 
 
 def file_nals(path: Path) -> list[list[bytes]]:

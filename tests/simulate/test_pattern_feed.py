@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import av
 import numpy as np
 import pytest
+from tests.conftest import wait_until
+from tests.simulate.conftest import decode
 
 from videohub.rtsp.feed import AccessUnit
 from videohub.rtsp.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_type, split_annexb
@@ -27,24 +28,6 @@ def collect(q: queue.Queue[AccessUnit], count: int, timeout: float = 5.0) -> lis
         except queue.Empty:
             break
     return out
-
-
-def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
-
-
-def decode(units: list[AccessUnit]) -> list[av.VideoFrame]:
-    ctx = av.CodecContext.create("h264", "r")
-    frames: list[av.VideoFrame] = []
-    for au in units:
-        frames.extend(ctx.decode(av.Packet(au.data)))
-    frames.extend(ctx.decode(None))
-    return frames
 
 
 @pytest.fixture
