@@ -59,8 +59,9 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    base = f"http://127.0.0.1:{port}"
+    failure: BaseException | None = None
     try:
-        base = f"http://127.0.0.1:{port}"
 
         def health() -> dict | None:
             try:
@@ -72,7 +73,9 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         cams = {c["id"]: c for c in httpx.get(f"{base}/api/v1/cameras").json()}
         assert "s3cret-pass" not in str(cams) and cams["river-bridge"]["stream_url"].startswith("rtsp://***@")
         snap = httpx.get(f"{base}/api/v1/cameras/gate/snapshot.jpg", timeout=20)  # on-demand camera
-        assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
+        assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8", snap.text
+    except BaseException as exc:  # re-raised below with the demo's own output attached
+        failure = exc
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -80,9 +83,25 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
+    if failure is not None:
+        raise AssertionError(f"{failure!r}\n--- demo output ---\n{out}") from failure
     assert proc.returncode in (0, 130), out
     assert f"{base}/api/v1/cameras/square/mjpeg" in out and f"rtsp://127.0.0.1:{rtsp_port}/square" in out
     assert "s3cret-pass" not in out
     time.sleep(0.2)
     with socket.socket() as s:  # every port is free again
         s.bind(("127.0.0.1", rtsp_port))
+
+
+def test_unusable_database_and_bad_port_are_named(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    path = tmp_path / "hub.yaml"
+    path.write_text(f"database: {{url: 'sqlite:///{blocker}/sub/hub.db'}}\nserver: {{rtsp_port: null}}\n")
+    assert main(["serve", "--config", str(path)]) == 2
+    assert "database.url" in capsys.readouterr().err
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--config", str(path), "--port", "70000"])
+    assert exit_info.value.code == 2 and "70000 is not a port number" in capsys.readouterr().err

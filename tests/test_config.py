@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from videohub.config import DEMO_CONFIG, CameraSpec, ConfigError, StreamOptions, load_config, parse_config
 
@@ -107,3 +108,25 @@ def test_example_city_config_loads():
 
     config = load_config(Path(__file__).parents[1] / "configs" / "city.yaml")
     assert config.stream_options(config.cameras[1]).rtsp_transport == "udp"
+
+
+@pytest.mark.parametrize("password", ["Zq9#topsecret", "ab/cdsecret", "Zq9?topsecret"])
+def test_url_errors_never_quote_a_password(password):
+    with pytest.raises(ValidationError) as err:
+        CameraSpec(id="a", stream_url=f"rtsp://admin:{password}@10.1.1.1/x")
+    message = err.value.errors()[0]["msg"]  # what the API and the config loader report
+    assert password[:3] not in message and "percent-encoded" in message
+
+
+def test_control_characters_and_masked_credentials_are_refused():
+    with pytest.raises(ValueError, match="control characters"):
+        CameraSpec(id="a", stream_url="rtsp://h/x\x00y")
+    with pytest.raises(ValueError, match="masked credentials"):
+        CameraSpec(id="a", stream_url="rtsp://***@h/x")
+
+
+def test_yaml_error_does_not_quote_the_line(tmp_path):
+    path = write(tmp_path, "cameras:\n  - stream_url: rtsp://admin:Zq9-topsecret@10.0.0.9/live: x\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "topsecret" not in str(err.value) and "line 2" in str(err.value)

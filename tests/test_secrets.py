@@ -22,3 +22,21 @@ def test_logging_filter_masks_records(caplog):
         logger.info("opening %s", "rtsp://bob:hunter22@cam/1")
     assert "hunter22" not in caplog.text
     assert "rtsp://***@cam/1" in caplog.text
+
+
+def test_password_with_at_sign_is_masked_whole():
+    url = "rtsp://admin:p@ss-Zq9secret@10.1.1.1/x"
+    assert mask_url(url) == "rtsp://***@10.1.1.1/x"
+    text = f"[Errno 111] Connection refused: '{url}'"
+    assert "Zq9secret" not in mask_text(text, url_secrets(url))
+    assert "Zq9secret" not in mask_text(text)
+
+
+def test_tracebacks_are_masked(caplog):
+    logger = logging.getLogger("videohub.test.masking")
+    caplog.handler.addFilter(MaskingFilter())
+    try:
+        raise RuntimeError("insert failed: parameters ('rtsp://bob:hunter22@cam/1',)")
+    except RuntimeError:
+        logger.exception("database error")
+    assert "hunter22" not in caplog.text and "rtsp://***@cam/1" in caplog.text

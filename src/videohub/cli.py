@@ -26,18 +26,18 @@ def _serve(config: Config, source: str, banner: list[str] | None = None) -> int:
     import uvicorn
 
     from videohub.api.app import create_app
-    from videohub.runtime import HubRuntime
+    from videohub.runtime import HubRuntime, StartupError
 
     try:
         runtime = HubRuntime(config, source)
-    except ValueError as exc:
+    except StartupError as exc:
         print(f"error: {source}: {exc}", file=sys.stderr)
         return 2
     try:
         runtime.start()
-    except OSError as exc:
+    except StartupError as exc:
         runtime.stop()
-        print(f"error: {source}: server.rtsp_port {config.server.rtsp_port}: {exc}", file=sys.stderr)
+        print(f"error: {source}: {exc}", file=sys.stderr)
         return 2
     try:
         app = create_app(runtime, manage=False)
@@ -62,6 +62,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return _serve(config, str(args.config))
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number 0-65535")
+    return value
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from videohub.simulate.command import start_simulator
 
@@ -76,7 +86,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config.server.port = args.port
     config.server.rtsp_port = args.rtsp_port
     sim_cameras = config.simulator.cameras if config.simulator else {}
-    simulator = start_simulator(sim_cameras, host="127.0.0.1", port=args.sim_port) if sim_cameras else None
+    try:
+        simulator = start_simulator(sim_cameras, host="127.0.0.1", port=args.sim_port) if sim_cameras else None
+    except OSError as exc:
+        print(f"error: --sim-port {args.sim_port}: {exc}", file=sys.stderr)
+        return 2
     host = config.server.public_host
     base = f"http://{host}:{config.server.port}"
     banner = [
@@ -112,14 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the hub with a config file")
     p.add_argument("--config", "-c", required=True, help="YAML config file")
     p.add_argument("--host", help="override server.host")
-    p.add_argument("--port", type=int, help="override server.port")
+    p.add_argument("--port", type=port_number, help="override server.port")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="run simulated cameras and the hub on the embedded demo config")
     p.add_argument("--config", "-c", help="config file (default: the embedded configs/demo.yaml)")
-    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
-    p.add_argument("--rtsp-port", type=int, default=8554, help="RTSP restream port (default 8554)")
-    p.add_argument("--sim-port", type=int, default=8555, help="port of the simulated cameras (default 8555)")
+    p.add_argument("--port", type=port_number, default=8000, help="HTTP port (default 8000)")
+    p.add_argument("--rtsp-port", type=port_number, default=8554, help="RTSP restream port (default 8554)")
+    p.add_argument("--sim-port", type=port_number, default=8555, help="port of the simulated cameras (default 8555)")
     p.set_defaults(func=cmd_demo)
 
     from videohub.simulate import command as simulate

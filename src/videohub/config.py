@@ -30,19 +30,29 @@ class StrictModel(BaseModel):
 def validate_stream_url(url: str) -> str:
     """Checks that a camera URL is one the hub can pull; the message never repeats the URL
     itself, since it may carry credentials."""
-    if not url or any(c.isspace() for c in url):
-        raise ValueError("stream URL must be non-empty and contain no whitespace")
+    if not url or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError("stream URL must be non-empty and contain no whitespace or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a non-numeric or out-of-range port
-    except ValueError as exc:
-        raise ValueError(f"malformed stream URL ({exc})") from None
+    except ValueError:
+        # urlsplit's own message quotes what it took for the port, which can be part of a
+        # password containing '#', '?' or '/': never repeat it.
+        raise ValueError(
+            "malformed stream URL: the port is not a number 1-65535 (a password containing "
+            "'#', '?', '/' or '@' must be percent-encoded)"
+        ) from None
     if parts.scheme.lower() not in STREAM_SCHEMES:
         raise ValueError(f"stream URL scheme must be one of {', '.join(STREAM_SCHEMES)}, not {parts.scheme!r}")
     if not parts.hostname:
         raise ValueError("stream URL has no host")
     if port == 0:
         raise ValueError("stream URL port must be 1-65535")
+    if "***" in (parts.username or "", parts.password or ""):
+        raise ValueError(
+            "stream URL carries the masked credentials '***' the API shows; send the real ones, "
+            "or leave stream_url out of the change to keep them"
+        )
     return url
 
 
@@ -83,13 +93,20 @@ class StreamOptions(StrictModel):
 
     @model_validator(mode="after")
     def _backoff_order(self) -> StreamOptions:
-        if self.reconnect_initial > self.reconnect_max:
+        # Only when both are given at one level: a camera may override either one alone,
+        # and the merged result caps the first delay at the maximum (see `merged`).
+        both = {"reconnect_initial", "reconnect_max"} <= self.model_fields_set
+        if both and self.reconnect_initial > self.reconnect_max:
             raise ValueError("reconnect_initial must not exceed reconnect_max")
         return self
 
     def merged(self, overrides: StreamOptions) -> StreamOptions:
         """These defaults with the fields a camera set explicitly laid over them."""
-        return self.model_copy(update={k: getattr(overrides, k) for k in overrides.model_fields_set})
+        update = {k: getattr(overrides, k) for k in overrides.model_fields_set}
+        result = self.model_copy(update=update)
+        if result.reconnect_initial > result.reconnect_max:
+            result = result.model_copy(update={"reconnect_initial": result.reconnect_max})
+        return result
 
 
 class CameraSpec(StrictModel):
@@ -263,7 +280,12 @@ def load_config(path: str | Path) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        # PyYAML's message quotes the offending line, which may hold a password: give the
+        # problem and the position only.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     return parse_config(data, str(path))
 
 

@@ -5,33 +5,55 @@ object runs under `videohub serve`, `videohub demo` and the tests."""
 from __future__ import annotations
 
 import logging
+import threading
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from videohub.config import Config
 from videohub.db import init_db, make_engine
-from videohub.registry.service import CameraRegistry
+from videohub.registry.service import CameraNotFound, CameraRegistry
 from videohub.rtsp.feed import MediaFeed
 from videohub.rtsp.server import RtspServer
+from videohub.secrets import mask_text, mask_url
 from videohub.streams.hls import HlsManager
 from videohub.streams.hub import StreamHub
 
 log = logging.getLogger("videohub")
 
 
+class StartupError(Exception):
+    """The hub cannot start; the message names the setting at fault."""
+
+
 class HubRuntime:
     def __init__(self, config: Config, config_source: str = "<config>") -> None:
         self.config = config
-        self.engine = make_engine(config.database.url)
-        self.sessions = init_db(self.engine)
+        try:
+            self.engine = make_engine(config.database.url)
+            self.sessions = init_db(self.engine)
+        except (ValueError, OSError, SQLAlchemyError) as exc:
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StartupError(f"database.url {mask_url(config.database.url)}: {mask_text(detail)}") from None
         self.registry = CameraRegistry(self.sessions, config.cameras, config_source)
         self.hub = StreamHub(config.defaults)
         self.hls = HlsManager(self.hub, config.hls)
         self.rtsp: RtspServer | None = None
+        self._apply_lock = threading.Lock()
         self.registry.subscribe(self._on_camera_change)
 
-    def _on_camera_change(self, camera_id: str, spec: object) -> None:
-        # A changed or removed camera's HLS session holds the old stream; let it restart.
-        self.hls.close_camera(camera_id)
-        self.hub.on_registry_change(camera_id, spec)  # type: ignore[arg-type]
+    def _on_camera_change(self, camera_id: str, _spec: object) -> None:
+        # Notifications of concurrent requests can arrive out of order; applying whatever
+        # the registry holds now, one change at a time, always ends in the registry's state.
+        with self._apply_lock:
+            try:
+                spec = self.registry.get(camera_id).spec
+            except CameraNotFound:
+                self.hls.close_camera(camera_id)
+                self.hub.remove(camera_id)
+                return
+            if self.hub.apply(spec):
+                # The HLS session was cut from the old stream; the next request starts anew.
+                self.hls.close_camera(camera_id)
 
     def _resolve(self, path: str) -> MediaFeed | None:
         return self.hub.feed(path.strip("/").split("/")[0])
@@ -42,7 +64,11 @@ class HubRuntime:
         port = self.config.server.rtsp_port
         if port is not None:
             self.rtsp = RtspServer(self._resolve, host=self.config.server.host, port=port)
-            self.rtsp.start()
+            try:
+                self.rtsp.start()
+            except OSError as exc:
+                self.rtsp = None
+                raise StartupError(f"server.rtsp_port {port}: {exc}") from None
         log.info("hub started: %d cameras", len(self.registry.all()))
 
     def rtsp_url(self, camera_id: str) -> str | None:

@@ -12,8 +12,9 @@ import logging
 import re
 from urllib.parse import unquote, urlsplit
 
-# scheme://userinfo@ — userinfo is anything up to the last '@' before the host part.
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<userinfo>[^/\s@'\"]+)@")
+# scheme://userinfo@ — userinfo runs to the LAST '@' before the path, as urlsplit and
+# FFmpeg read it, so a password containing '@' is masked whole.
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<userinfo>[^/\s'\"]+)@")
 
 
 def mask_url(url: str) -> str:
@@ -35,11 +36,10 @@ def url_secrets(url: str) -> list[str]:
 
 
 def mask_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """Masks credentials in URLs inside free text, and any known secret strings."""
-    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
-    for secret in secrets:
+    """Masks any known secret strings, then credentials in URLs inside free text."""
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
-    return text
+    return _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
 
 
 class MaskingFilter(logging.Filter):
@@ -50,6 +50,11 @@ class MaskingFilter(logging.Filter):
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info:
+            # Formatters reuse (and cache) exc_text, so masking it masks the traceback, which
+            # may quote a URL, for every handler, including one that formatted it already.
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_text = mask_text(text)
         return True
 
 

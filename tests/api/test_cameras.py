@@ -117,3 +117,67 @@ def test_health_and_metrics(cameras, live_hub):
         "videohub_upstream_connections 1.0",
     ):
         assert name in metrics
+
+
+def test_metadata_change_keeps_the_connection_and_null_restores_a_default(cameras, live_hub):
+    cameras.add("a")
+    hub = live_hub([])
+    http = hub.http
+    http.post("/api/v1/cameras", json={"id": "c", "stream_url": cameras.url("a"), "stream": {"read_timeout": 4}})
+    wait_for(lambda: http.get("/api/v1/cameras/c/status").json()["state"] == "online", what="online")
+    since = http.get("/api/v1/cameras/c/status").json()["connected_since"]
+    assert http.patch("/api/v1/cameras/c", json={"name": "Renamed", "tags": ["t"]}).status_code == 200
+    assert http.get("/api/v1/cameras/c/status").json()["connected_since"] == since  # not reconnected
+    r = http.patch("/api/v1/cameras/c", json={"stream": {"read_timeout": None}})
+    assert r.status_code == 200 and r.json()["stream"]["read_timeout"] == 2  # the test default again
+
+
+def test_a_password_with_special_characters_is_never_echoed(live_hub):
+    hub = live_hub([])
+    for password in ("Zq9#topsecret", "Zq9/topsecret", "p@ss-Zq9secret"):
+        r = hub.http.post("/api/v1/cameras", json={"id": "x", "stream_url": f"rtsp://admin:{password}@10.1.1.1/x"})
+        assert "Zq9" not in r.text and "topsecret" not in r.text and "secret" not in r.text.replace("secrets", "")
+        if r.status_code == 201:
+            assert r.json()["stream_url"] == "rtsp://***@10.1.1.1/x"
+            hub.http.delete("/api/v1/cameras/x")
+        else:
+            assert r.status_code == 422 and "percent-encoded" in r.json()["detail"]
+    masked = hub.http.post("/api/v1/cameras", json={"id": "y", "stream_url": "rtsp://***@10.1.1.1/x"})
+    assert masked.status_code == 422 and "masked credentials" in masked.json()["detail"]
+
+
+def test_concurrent_patch_and_delete_leave_no_ghost_camera(cameras, live_hub):
+    import threading
+
+    cameras.add("a")
+    cameras.add("b")
+    hub = live_hub([])
+    http = hub.http
+    for attempt in range(3):
+        http.post("/api/v1/cameras", json={"id": "g", "stream_url": cameras.url("a")})
+        wait_for(lambda: cameras.sessions("a") == 1, what="reader on a")
+        patch = threading.Thread(target=lambda: http.patch("/api/v1/cameras/g", json={"stream_url": cameras.url("b")}))
+        patch.start()
+        http.delete("/api/v1/cameras/g")
+        patch.join()
+        # Whichever ran first, the camera is gone and so is its reader.
+        assert http.get("/api/v1/cameras/g").status_code == 404
+        wait_for(lambda: cameras.sessions() == 0, timeout=5, what=f"no ghost reader (attempt {attempt})")
+        assert "g" not in [c.camera_id for c in hub.runtime.hub.channels()]
+
+
+def test_locked_database_is_503_and_changes_nothing(live_hub, tmp_path):
+    import sqlite3
+
+    hub = live_hub([])
+    locker = sqlite3.connect(tmp_path / "hub.db", timeout=1)
+    locker.execute("BEGIN EXCLUSIVE")  # another writer (a second replica, a migration) holds the file
+    try:
+        r = hub.http.post("/api/v1/cameras", json={"id": "x", "stream_url": f"rtsp://u:{SECRET}@h/x"})
+        assert r.status_code == 503 and "database unavailable" in r.json()["detail"]
+        assert SECRET not in r.text
+    finally:
+        locker.rollback()
+        locker.close()
+    assert hub.http.get("/api/v1/cameras/x").status_code == 404
+    assert hub.http.post("/api/v1/cameras", json={"id": "x", "stream_url": "rtsp://h/x"}).status_code == 201

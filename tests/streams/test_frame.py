@@ -45,6 +45,7 @@ def test_backoff_grows_caps_and_jitters():
     delays = [backoff_delay(n, 1.0, 30.0, rng) for n in range(10)]
     assert delays[0] <= 1.0 and delays[3] >= 4.0 and max(delays) <= 30.0
     assert len({round(d, 6) for d in delays[6:]}) > 1  # jittered, not all equal at the cap
+    assert backoff_delay(5000, 1.0, 30.0) <= 30.0  # a camera down for days still gets retried
 
 
 def test_rate_meter():

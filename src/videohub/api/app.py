@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
+from sqlalchemy.exc import OperationalError
 
 from videohub import __version__
-from videohub.api.errors import request_validation_handler
+from videohub.api.errors import database_unavailable_handler, request_validation_handler
 from videohub.api.routers import cameras, system, video
 from videohub.metrics import make_registry
 from videohub.runtime import HubRuntime
@@ -39,6 +40,7 @@ def create_app(runtime: HubRuntime, *, manage: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.metrics = make_registry(runtime)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
+    app.add_exception_handler(OperationalError, database_unavailable_handler)
     app.include_router(cameras.router)
     app.include_router(video.router)
     app.include_router(system.router)

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from videohub.secrets import mask_text
 
@@ -37,3 +38,11 @@ async def request_validation_handler(_request: Request, exc: Exception) -> JSONR
             e["msg"] = "unknown field"
     summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
     return JSONResponse(status_code=422, content={"detail": summary, "errors": errors})
+
+
+async def database_unavailable_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """A locked or unreachable database is a temporary condition, not a server bug: 503,
+    and nothing was changed. SQLAlchemy's text names no parameters (hide_parameters)."""
+    assert isinstance(exc, OperationalError)
+    reason = str(exc.orig or exc).splitlines()[0]
+    return JSONResponse(status_code=503, content={"detail": f"database unavailable: {mask_text(reason)}"})

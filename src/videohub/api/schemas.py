@@ -33,7 +33,9 @@ class CameraPatch(BaseModel):
     sub_stream_url: str | None = Field(None, description="Analytics stream URL.")
     enabled: bool | None = Field(None, description="Pull the camera or not.")
     on_demand: bool | None = Field(None, description="Pull only while consumed.")
-    stream: dict[str, Any] | None = Field(None, description="Overrides of the stream defaults.")
+    stream: dict[str, Any] | None = Field(
+        None, description="Overrides of the stream defaults, merged field by field; null removes an override."
+    )
 
 
 class DeviceCodeParts(BaseModel):

@@ -106,9 +106,7 @@ class Params:
     @classmethod
     def quick_params(cls) -> Params:
         """A smoke run of a few seconds: tiny clips, short probes, at most 3 streams."""
-        return cls(
-            seconds=1.0, run_seconds=0.3, repeats=1, max_streams=3, max_probes=2, max_retries=0, quick=True
-        )
+        return cls(seconds=1.0, run_seconds=0.3, repeats=1, max_streams=3, max_probes=2, max_retries=0, quick=True)
 
     def validate(self) -> None:
         unknown = [r for r in self.resolutions if r not in RESOLUTIONS]
@@ -214,10 +212,7 @@ def make_clip(res: Resolution, seconds: float, path: Path, seed: int = 1) -> Pat
         )
 
     kbps = res.bitrate_kbps
-    x264 = (
-        f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0:"
-        f"vbv-maxrate={int(kbps * 1.25)}:vbv-bufsize={kbps * 2}"
-    )
+    x264 = f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0:vbv-maxrate={int(kbps * 1.25)}:vbv-bufsize={kbps * 2}"
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
@@ -585,8 +580,12 @@ def measure(params: Params | None = None, workdir: Path | None = None, log: Log 
 
                 paced = find_capacity(probe, single["predicted_streams"], params.max_streams, params.max_probes)
                 at_n = next((p for p in paced["probes"] if p["streams"] == paced["streams"]), None)
-                per_mode[mode_name] = {"description": mode.description, "single": single, "paced": paced,
-                                       "at_capacity": at_n}
+                per_mode[mode_name] = {
+                    "description": mode.description,
+                    "single": single,
+                    "paced": paced,
+                    "at_capacity": at_n,
+                }
             result["results"][name] = per_mode
     result["elapsed_s"] = time.perf_counter() - started
     with contextlib.suppress(OSError):
@@ -603,9 +602,7 @@ def format_table(result: dict[str, Any]) -> str:
         f"videohub ingest benchmark - {m['cpu_model']}, {m['usable_cores']} cores, "
         f"Python {m['python']}, PyAV {m['pyav']}, FFmpeg {m['ffmpeg']}",
         "H.264 25 fps, GOP 50, no B-frames; one decoder thread per stream; "
-        + ", ".join(
-            f"{k} {c['profile']} {c['actual_kbps'] / 1000:.1f} Mbit/s" for k, c in result["clips"].items()
-        ),
+        + ", ".join(f"{k} {c['profile']} {c['actual_kbps'] / 1000:.1f} Mbit/s" for k, c in result["clips"].items()),
         "",
     ]
     header = (
@@ -647,9 +644,7 @@ def format_table(result: dict[str, Any]) -> str:
         f"BGR conversion: {result['params']['bgr_conversion']}.",
     ]
     if any_disturbed:
-        lines.append(
-            "* that run was disturbed by other processes (reruns too): the true limit may be higher."
-        )
+        lines.append("* that run was disturbed by other processes (reruns too): the true limit may be higher.")
     if other_max > 0.25:
         lines.append(f"WARNING: other processes used up to {other_max:.2f} cores; live-stream counts are low.")
     return "\n".join(lines)
@@ -671,7 +666,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-streams", type=int, help=f"ceiling for the paced search (default {d.max_streams})")
     parser.add_argument("--max-probes", type=int, help=f"paced runs per resolution x mode (default {d.max_probes})")
     parser.add_argument(
-        "--tolerance", type=float, dest="tolerance_s",
+        "--tolerance",
+        type=float,
+        dest="tolerance_s",
         help=f"seconds a stream may be behind and still count as live (default {d.tolerance_s:g})",
     )
     parser.add_argument("--resolutions", help=f"comma list of {', '.join(RESOLUTIONS)} (default all)")

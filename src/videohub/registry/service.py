@@ -119,8 +119,13 @@ class CameraRegistry:
             if "id" in changes and changes["id"] != camera_id:
                 raise ValueError("id cannot be changed; create a new camera instead")
             data = old.spec.to_json()
-            # Stream overrides merge field by field; the rest replaces whole values.
-            data["stream"].update(changes.get("stream") or {})
+            # Stream overrides merge field by field (null removes one, back to the default);
+            # the rest replaces whole values.
+            for key, value in (changes.get("stream") or {}).items():
+                if value is None:
+                    data["stream"].pop(key, None)
+                else:
+                    data["stream"][key] = value
             data.update({k: v for k, v in changes.items() if k != "stream"})
             spec = CameraSpec.model_validate(data)
             now = datetime.now(UTC)

@@ -57,8 +57,9 @@ class CameraChannel:
                 self.source = CameraSource(self.spec.stream_url, self.options, self)
                 self.source.start()
 
-    def stop_source(self, wait: float = 2.0) -> CameraSource | None:
-        """Detaches and stops the reader; returns it so a caller can wait for it longer."""
+    def detach_source(self) -> CameraSource | None:
+        """Takes the reader off the channel and tells it to stop, without waiting for it;
+        a stopped reader reports nothing more into the channel."""
         with self._lock:
             source, self.source = self.source, None
             self.upstream_connected = False
@@ -66,8 +67,25 @@ class CameraChannel:
             self.health.input_rate.reset()
             self.health.state = "idle" if self.spec.enabled else "disabled"
         if source is not None:
+            source.stop(wait=0)
+        return source
+
+    def stop_source(self, wait: float = 2.0) -> CameraSource | None:
+        """Detaches and stops the reader, waiting up to `wait` seconds for it to close."""
+        source = self.detach_source()
+        if source is not None:
             source.stop(wait)
         return source
+
+    def pulls_the_same_as(self, spec: CameraSpec, options: StreamOptions) -> bool:
+        """Whether a new spec leaves the connection as it is (only metadata changed)."""
+        old = self.spec
+        return (old.stream_url, old.enabled, old.on_demand, self.options) == (
+            spec.stream_url,
+            spec.enabled,
+            spec.on_demand,
+            options,
+        )
 
     # --- SourceOutput: called from the reader thread ----------------------------------
     def wants_frames(self) -> bool:

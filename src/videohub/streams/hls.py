@@ -7,6 +7,7 @@ it shares the camera's single upstream connection with everyone else.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import queue
@@ -67,18 +68,28 @@ class HlsSession:
         except queue.Full:
             self._resync = True
 
-    def wait_ready(self, timeout: float) -> bool:
-        """Waits until the first segment and the playlist exist (or the session failed)."""
+    async def wait_ready(self, timeout: float) -> bool:
+        """Waits until the first segment and the playlist exist (or the session failed).
+        A coroutine, so that many waiting players hold no worker threads."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.playlist.exists() or self.error or not self._thread.is_alive():
                 break
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         return self.playlist.exists()
+
+    def read(self, name: str) -> bytes | None:
+        """A playlist or segment file, or None if it is gone (deleted from the live window)."""
+        try:
+            return (self.folder / name).read_bytes()
+        except FileNotFoundError:
+            return None
 
     def _run(self) -> None:
         channel = self._lease.channel
-        config = channel.wait_config(channel.options.connect_timeout + 5)
+        config = channel.wait_config(channel.options.connect_timeout + 5, cancelled=self._stop.is_set)
+        if self._stop.is_set():
+            return
         if config is None:
             codec = channel.health.codec
             self.error = (
@@ -158,6 +169,7 @@ class HlsSession:
 
     def close(self) -> None:
         self._stop.set()
+        self._lease.channel.wake_waiters()
         self._lease.channel.remove_sink(self._sink_key)
         self._lease.release()
         self._thread.join(3)
@@ -184,8 +196,9 @@ class HlsManager:
                 self._sessions.pop(camera_id).close()
                 session = None
             if session is None:
-                folder = self._root / camera_id
-                folder.mkdir(parents=True, exist_ok=True)
+                # A folder of its own: a closing session deletes its folder after the lock is
+                # released, and must not take a new session's segments with it.
+                folder = Path(tempfile.mkdtemp(prefix=f"{camera_id}-", dir=self._root))
                 session = self._sessions[camera_id] = HlsSession(self._hub, camera_id, self._cfg, folder)
             session.touch()
             return session

@@ -84,21 +84,32 @@ class StreamHub:
         self._janitor.start()
 
     # --- registry side ----------------------------------------------------------------
-    def apply(self, spec: CameraSpec) -> None:
-        """Adds a camera, or restarts its reader with a changed spec; consumers stay."""
+    def apply(self, spec: CameraSpec) -> bool:
+        """Adds a camera, or takes a changed spec; returns whether the reader restarted.
+
+        A change of metadata only (name, tags, codes...) keeps the connection. A change of
+        how the camera is pulled restarts the reader; consumers stay. The old reader is
+        waited for outside the hub's lock, so other cameras' requests never wait on it.
+        """
         options = self._defaults.merged(spec.stream)
         with self._lock:
             channel = self._channels.get(spec.id)
             if channel is None:
                 channel = self._channels[spec.id] = CameraChannel(spec, options)
-            elif channel.spec == spec and channel.options == options:
-                return
+                old = None
+            elif channel.pulls_the_same_as(spec, options):
+                channel.spec = spec
+                return False
             else:
-                channel.stop_source()
+                old = channel.detach_source()
                 channel.spec, channel.options = spec, options
                 channel.health.state = "idle" if spec.enabled else "disabled"
-            if channel.should_run():
+        if old is not None:
+            old.stop(wait=2.0)  # cameras that allow one session need the old one gone first
+        with self._lock:
+            if self._channels.get(spec.id) is channel and channel.should_run():
                 channel.start_source()
+        return True
 
     def remove(self, camera_id: str) -> None:
         with self._lock:
@@ -106,12 +117,6 @@ class StreamHub:
         if channel is not None:
             channel.removed = True
             channel.stop_source()
-
-    def on_registry_change(self, camera_id: str, spec: CameraSpec | None) -> None:
-        if spec is None:
-            self.remove(camera_id)
-        else:
-            self.apply(spec)
 
     # --- consumers ----------------------------------------------------------------------
     def channel(self, camera_id: str) -> CameraChannel:
@@ -170,12 +175,12 @@ class StreamHub:
                             channel.camera_id,
                             channel.options.idle_release,
                         )
-                        channel.stop_source(wait=0)
+                        channel.detach_source()
 
     def stop(self, wait: float = 5.0) -> None:
         """Closes every upstream connection, waiting up to `wait` seconds in all."""
         self._stopping.set()
-        sources = [s for s in (c.stop_source(wait=0) for c in self.channels()) if s is not None]
+        sources = [s for s in (c.detach_source() for c in self.channels()) if s is not None]
         deadline = time.monotonic() + wait
         for source in sources:
             source.stop(max(0.0, deadline - time.monotonic()))

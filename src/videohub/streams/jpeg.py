@@ -24,9 +24,17 @@ class SharedJpeg:
         self._keep = keep
         self.encodes = 0
 
+    @staticmethod
+    def _key(frame: Frame, width: int | None, quality: int) -> tuple[int, int, int]:
+        return (frame.seq, width if width and width < frame.width else frame.width, quality)
+
+    def cached(self, frame: Frame, width: int | None = None, quality: int = 80) -> bytes | None:
+        """The encoding if it exists already; never blocks (a dict read is atomic)."""
+        return self._cache.get(self._key(frame, width, quality))
+
     def encode(self, frame: Frame, width: int | None = None, quality: int = 80) -> bytes:
-        target = width if width and width < frame.width else frame.width
-        key = (frame.seq, target, quality)
+        key = self._key(frame, width, quality)
+        target = key[1]
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:

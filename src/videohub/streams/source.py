@@ -43,7 +43,7 @@ class SourceOutput(Protocol):
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random | None = None) -> float:
     """Delay before reconnect number `attempt` (0-based): exponential, capped, with jitter so
     that hundreds of cameras behind one failed switch do not reconnect in lockstep."""
-    base = min(cap, initial * (2**attempt))
+    base = min(cap, initial * 2.0 ** min(attempt, 32))  # a float power overflows past 2**1023
     return base * (rng or random).uniform(0.5, 1.0)
 
 
@@ -76,15 +76,17 @@ class CameraSource:
 
     def _open_options(self) -> dict[str, str]:
         o = self._options
-        opts = {
-            # Microseconds: FFmpeg's own socket timeout, beside PyAV's interrupt-based one.
-            "timeout": str(int(o.read_timeout * 1_000_000)),
-            "analyzeduration": "2000000",
-            "probesize": "1000000",
-            "fflags": "nobuffer",
-        }
+        opts = {"analyzeduration": "2000000", "probesize": "1000000"}
+        # FFmpeg's own socket timeout in microseconds, beside PyAV's interrupt-based one.
+        # Its name differs by protocol: for rtmp, `timeout` would mean "listen for a
+        # publisher for that long", so everything but RTSP gets the generic rw_timeout.
+        io_timeout = str(int(o.read_timeout * 1_000_000))
         if self._url.lower().startswith(("rtsp://", "rtsps://")):
             opts["rtsp_transport"] = o.rtsp_transport
+            opts["timeout"] = io_timeout
+            opts["fflags"] = "nobuffer"  # live RTP needs no probe buffer; MP4 demuxing breaks with it
+        else:
+            opts["rw_timeout"] = io_timeout
         return opts
 
     def _run(self) -> None:
@@ -100,7 +102,7 @@ class CameraSource:
                 error = self._describe(exc)
             except Exception as exc:  # a reader must never die: log it and try again
                 error = self._describe(exc)
-                log.exception("camera %s: unexpected reader error", self._out.camera_id)
+                log.error("camera %s: unexpected reader error: %s", self._out.camera_id, error)
             if self._stop.is_set():
                 break  # stopping is the channel's doing; it records the state itself
             if error is None:
@@ -129,6 +131,8 @@ class CameraSource:
         container: Any = av.open(self._url, options=self._open_options(), timeout=(o.connect_timeout, o.read_timeout))
         got_data = False
         try:
+            if self._stop.is_set():
+                return False  # stopped while connecting: report nothing into the channel
             if not container.streams.video:
                 raise ValueError("the stream has no video track")
             stream = container.streams.video[0]
@@ -155,7 +159,9 @@ class CameraSource:
                     continue
                 now = time.time()
                 got_data = True
+                frames = self._decode(packet) if self._out.wants_frames() else []
                 if codec == "h264":
+                    # The filter takes the packet's data (PyAV 18), so it runs after decoding.
                     for p in to_annexb.filter(packet) if to_annexb else (packet,):
                         pts = p.pts if p.pts is not None else p.dts
                         unit = AccessUnit(bytes(p), (pts or 0) * time_base, bool(p.is_keyframe))
@@ -166,16 +172,16 @@ class CameraSource:
                         self._out.on_packet(unit, p.size)
                 else:
                     self._out.on_packet(None, packet.size)  # counted, but only H.264 is remuxed
-                if not self._out.wants_frames():
-                    continue
-                try:
-                    frames = packet.decode()
-                except av.FFmpegError:
-                    # A corrupt packet spoils one picture, not the connection.
-                    self._out.on_decode_error()
-                    continue
                 for vf in frames:
                     self._out.on_frame(vf, now)
             return got_data
         finally:
             container.close()
+
+    def _decode(self, packet: Any) -> list[Any]:
+        try:
+            return list(packet.decode())
+        except av.FFmpegError:
+            # A corrupt packet spoils one picture, not the connection.
+            self._out.on_decode_error()
+            return []

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from videohub.api.deps import Channel, Runtime
 from videohub.api.schemas import ErrorOut
@@ -88,7 +88,11 @@ async def _mjpeg(hub: StreamHub, channel: CameraChannel, fps: float | None, widt
                 continue  # camera silent; keep the connection and wait for it to come back
             seq = frame.seq
             next_at = time.monotonic() + interval
-            jpeg = await run_in_threadpool(channel.jpeg.encode, frame, width, channel.options.jpeg_quality)
+            quality = channel.options.jpeg_quality
+            # Most viewers find the frame already encoded; only the first goes to a thread.
+            jpeg = channel.jpeg.cached(frame, width, quality)
+            if jpeg is None:
+                jpeg = await run_in_threadpool(channel.jpeg.encode, frame, width, quality)
             yield (
                 (
                     f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
@@ -123,7 +127,7 @@ async def mjpeg(
 
 @router.get(
     "/{camera_id}/hls/index.m3u8",
-    response_class=FileResponse,
+    response_class=Response,
     responses={
         200: {"content": {"application/vnd.apple.mpegurl": {}}},
         404: {"model": ErrorOut},
@@ -135,29 +139,29 @@ async def hls_playlist(channel: Channel, runtime: Runtime):
         return _unavailable(channel, "HLS")
     session = runtime.hls.session(channel.camera_id)
     wait = channel.options.connect_timeout + 3 * runtime.config.hls.segment_seconds + 5
-    ready = await run_in_threadpool(session.wait_ready, wait)
-    if not ready:
+    if channel.health.state == "offline" and not session.playlist.exists():
+        wait = 0  # the reader is between retries; a player asking again later does better
+    playlist = session.read("index.m3u8") if await session.wait_ready(wait) else None
+    if playlist is None:
         reason = session.error or f"no HLS segment within {wait:g}s"
         h = channel.snapshot_health()
         return JSONResponse(
             status_code=503,
             content={"detail": f"HLS unavailable: {reason}", "state": h.state, "last_error": h.last_error},
         )
-    return FileResponse(
-        session.playlist, media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-store"}
-    )
+    return Response(playlist, media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-store"})
 
 
 @router.get(
     "/{camera_id}/hls/{segment}",
-    response_class=FileResponse,
+    response_class=Response,
     responses={200: {"content": {"video/mp2t": {}}}, 404: {"model": ErrorOut}},
 )
 async def hls_segment(channel: Channel, segment: str, runtime: Runtime):
     if not _SEGMENT.match(segment):
         raise HTTPException(404, f"no HLS segment {segment!r}")
     session = runtime.hls.existing(channel.camera_id)
-    path = session.folder / segment if session else None
-    if path is None or not path.exists():
+    data = session.read(segment) if session else None
+    if data is None:
         raise HTTPException(404, f"HLS segment {segment!r} of camera {channel.camera_id!r} is gone or not made yet")
-    return FileResponse(path, media_type="video/mp2t")
+    return Response(data, media_type="video/mp2t")
