@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 
 from videohub.rtsp.feed import AccessUnit, CodecConfig, Sink
 
@@ -48,7 +49,7 @@ class FeedSubscription:
                 logger.exception("feed %s: subscriber sink failed", self._feed.name)
 
 
-class SimulatedFeed:
+class SimulatedFeed(ABC):
     """Base of the simulated cameras: implement `_produce` and call `_publish`/`_set_config`."""
 
     def __init__(self, name: str) -> None:
@@ -130,11 +131,11 @@ class SimulatedFeed:
 
     # ---------------------------------------------------------------- for subclasses
 
+    @abstractmethod
     def _produce(self, stop: threading.Event) -> None:
         """Produce access units until `stop` is set (runs in the producer thread)."""
-        raise NotImplementedError
 
-    def _on_resume(self) -> None:
+    def _on_resume(self) -> None:  # noqa: B027 (an optional hook, empty by default)
         """Hook: called after resume(); an encoder can force a key frame here."""
 
     def _set_config(self, config: CodecConfig) -> None:
