@@ -112,6 +112,7 @@ def hub_config(tmp_path: Path, cameras: list[dict], **sections: Any) -> Config:
     data: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": 0, "rtsp_port": 0},
         "database": {"url": f"sqlite:///{tmp_path}/hub.db"},
+        "models_dir": None,
         "defaults": FAST,
         "hls": {"segment_seconds": 1, "list_size": 4, "idle_timeout": 3},
         "cameras": cameras,

@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_arguments(p)
     p.set_defaults(func=simulate.run)
 
+    from videohub.detect import command as models
+
+    p = sub.add_parser("models", help="detection models: list, inspect, add")
+    models.add_arguments(p)
+    p.set_defaults(func=models.run)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     from videohub.bench import ingest
 

@@ -109,6 +109,19 @@ class StreamOptions(StrictModel):
         return result
 
 
+class DetectSettings(StrictModel):
+    """What a camera's analytics run: which models, how often, with which thresholds."""
+
+    models: list[str] = Field(default_factory=list, description="Names of models under `models:` to run.")
+    fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the models (newest frame wins).")
+    conf: float | None = Field(None, ge=0, le=1, description="Minimum score; default: the model's own.")
+    labels: list[str] | None = Field(None, description="Keep only these labels (e.g. [person, car]).")
+    motion_gate: bool = Field(False, description="Skip the models on frames without motion.")
+    motion_threshold: float = Field(
+        0.002, gt=0, le=1, description="Share of changed pixels that counts as motion for the gate."
+    )
+
+
 class CameraSpec(StrictModel):
     """One camera as an operator declares it (config file or API)."""
 
@@ -132,6 +145,7 @@ class CameraSpec(StrictModel):
     stream: StreamOptions = Field(
         default_factory=StreamOptions, description="Per-camera overrides of the global `defaults:`."
     )
+    detect: DetectSettings | None = Field(None, description="Detection on this camera; absent: none.")
 
     @field_validator("device_code")
     @classmethod
@@ -167,6 +181,34 @@ class CameraSpec(StrictModel):
         data = self.model_dump(mode="json", exclude={"stream"})
         data["stream"] = self.stream.model_dump(mode="json", exclude_unset=True)
         return data
+
+
+ModelKind = Literal["onnx", "hog-people", "motion", "fire"]
+
+
+class ModelConfig(StrictModel):
+    """A detection model the hub can run: an ONNX YOLO file, or a built-in detector."""
+
+    kind: ModelKind = Field("onnx", description="onnx (a YOLO export) or a built-in: hog-people, motion, fire.")
+    path: str | None = Field(None, description="The ONNX file (kind onnx).")
+    providers: list[str] = Field(
+        default_factory=lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+        description="onnxruntime execution providers in order of preference; unavailable ones are skipped.",
+    )
+    threads: int | None = Field(None, ge=1, le=256, description="onnxruntime intra-op threads; default: all cores.")
+    names: list[str] | None = Field(None, description="Class names, for models whose metadata has none.")
+    imgsz: int | None = Field(None, ge=32, le=4096, description="Input size, for models whose metadata has none.")
+    conf: float = Field(0.25, ge=0, le=1, description="Default minimum score.")
+    iou: float = Field(0.45, gt=0, le=1, description="IoU threshold of non-maximum suppression.")
+    max_det: int = Field(300, ge=1, le=10000, description="Most detections kept per frame.")
+    max_batch: int = Field(8, ge=1, le=256, description="Most frames (of different cameras) run in one batch.")
+    max_wait: float = Field(0.01, ge=0, le=1, description="Seconds to wait for a batch to fill.")
+
+    @model_validator(mode="after")
+    def _path_for_onnx(self) -> ModelConfig:
+        if self.kind == "onnx" and not self.path:
+            raise ValueError("an onnx model needs a path")
+        return self
 
 
 class ServerConfig(StrictModel):
@@ -205,20 +247,45 @@ class Config(StrictModel):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Where the registry is kept.")
     defaults: StreamOptions = Field(default_factory=StreamOptions, description="Stream settings for every camera.")
     hls: HlsConfig = Field(default_factory=HlsConfig, description="HLS remux settings.")
+    models: dict[str, ModelConfig] = Field(default_factory=dict, description="Detection models by name.")
+    models_dir: str | None = Field(
+        "models",
+        description="Every *.onnx file here is a model named by its file name (`videohub models add` copies "
+        "into it); `models:` entries of the same name win.",
+    )
     cameras: list[CameraSpec] = Field(default_factory=list, description="Cameras declared in the file.")
     simulator: SimulatorConfig | None = Field(None, description="Simulated cameras (demo only).")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Config:
         seen: set[str] = set()
+        known_models = set(self.models) | set(dir_models(self.models_dir))
         for cam in self.cameras:
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} is declared twice")
             seen.add(cam.id)
+            for model in cam.detect.models if cam.detect else []:
+                if model not in known_models:
+                    known = ", ".join(sorted(known_models)) or "none"
+                    raise ValueError(
+                        f"camera {cam.id!r} uses model {model!r}, which `models:` does not define ({known})"
+                    )
         return self
 
     def stream_options(self, camera: CameraSpec) -> StreamOptions:
         return self.defaults.merged(camera.stream)
+
+    def all_models(self) -> dict[str, ModelConfig]:
+        """`models:` plus one ONNX model per file in `models_dir`."""
+        found = {name: ModelConfig(kind="onnx", path=str(path)) for name, path in dir_models(self.models_dir).items()}
+        return found | self.models
+
+
+def dir_models(folder: str | None) -> dict[str, Path]:
+    """The *.onnx files of a models folder by file stem (none if the folder is absent)."""
+    if not folder or not Path(folder).is_dir():
+        return {}
+    return {p.stem: p for p in sorted(Path(folder).glob("*.onnx"))}
 
 
 class ConfigError(Exception):

@@ -66,6 +66,58 @@ class HubCollector(Collector):
         hls.add_metric([], self._rt.hls.active())
         yield from (fps, received, decoded, dropped, errors, reconnects, bytes_in, viewers, packet_consumers)
         yield from (upstream, state, encodes, total, rtsp, hls)
+        yield from self._analytics()
+
+    def _analytics(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        model_labels = ["model"]
+        runs = CounterMetricFamily("videohub_engine_runs", "Model runs (batches)", labels=model_labels)
+        batches = CounterMetricFamily(
+            "videohub_engine_batches", "Model runs by batch size", labels=["model", "batch_size"]
+        )
+        infer = GaugeMetricFamily(
+            "videohub_engine_inference_seconds",
+            "Time per batch, pre/post-processing included",
+            labels=["model", "quantile"],
+        )
+        wait = GaugeMetricFamily(
+            "videohub_engine_queue_wait_seconds", "Time a frame waited for the model", labels=["model", "quantile"]
+        )
+        loaded = GaugeMetricFamily(
+            "videohub_model_loaded", "1 if the model loaded, 0 if it failed", labels=model_labels
+        )
+        cam_labels = ["camera", "model"]
+        cam_fps = GaugeMetricFamily("videohub_analytics_fps", "Frames analysed per second", labels=cam_labels)
+        cam_drops = CounterMetricFamily(
+            "videohub_analytics_dropped", "Frames replaced while waiting for the model", labels=cam_labels
+        )
+        cam_latency = GaugeMetricFamily(
+            "videohub_analytics_latency_seconds", "Frame arrival to detections, last frame", labels=cam_labels
+        )
+        gated = CounterMetricFamily(
+            "videohub_analytics_motion_gated", "Frames the motion gate kept from the models", labels=["camera"]
+        )
+        for name, model in self._rt.models.models.items():
+            loaded.add_metric([name], 1 if model.engine else 0)
+            engine = model.engine
+            if engine is None:
+                continue
+            runs.add_metric([name], engine.runs)
+            for size, count in sorted(engine.batch_sizes.items()):
+                batches.add_metric([name, str(size)], count)
+            for q in (50, 99):
+                if (value := engine.inference_time.percentile(q)) is not None:
+                    infer.add_metric([name, f"0.{q}"], value)
+                if (value := engine.queue_wait.percentile(q)) is not None:
+                    wait.add_metric([name, f"0.{q}"], value)
+            for camera_id, stats in list(engine.cameras.items()):
+                cam_fps.add_metric([camera_id, name], stats.rate.rate())
+                cam_drops.add_metric([camera_id, name], stats.dropped)
+                if stats.last_latency is not None:
+                    cam_latency.add_metric([camera_id, name], stats.last_latency)
+        for ch in self._rt.hub.channels():
+            if self._rt.analytics.settings(ch.camera_id) is not None:
+                gated.add_metric([ch.camera_id], self._rt.analytics.counters(ch.camera_id)[1])
+        yield from (runs, batches, infer, wait, loaded, cam_fps, cam_drops, cam_latency, gated)
 
 
 def make_registry(runtime: HubRuntime) -> CollectorRegistry:

@@ -9,8 +9,10 @@ import threading
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from videohub.analytics.sampler import AnalyticsSampler, MotionScore
 from videohub.config import Config
 from videohub.db import init_db, make_engine
+from videohub.detect.models import ModelSet
 from videohub.registry.service import CameraNotFound, CameraRegistry
 from videohub.rtsp.feed import MediaFeed
 from videohub.rtsp.server import RtspServer
@@ -37,6 +39,8 @@ class HubRuntime:
         self.registry = CameraRegistry(self.sessions, config.cameras, config_source)
         self.hub = StreamHub(config.defaults)
         self.hls = HlsManager(self.hub, config.hls)
+        self.models = ModelSet(config.all_models())
+        self.analytics = AnalyticsSampler(self.hub, self.models.engines, motion=_motion_score())
         self.rtsp: RtspServer | None = None
         self._apply_lock = threading.Lock()
         self.registry.subscribe(self._on_camera_change)
@@ -48,12 +52,14 @@ class HubRuntime:
             try:
                 spec = self.registry.get(camera_id).spec
             except CameraNotFound:
+                self.analytics.apply(None, camera_id)
                 self.hls.close_camera(camera_id)
                 self.hub.remove(camera_id)
                 return
             if self.hub.apply(spec):
                 # The HLS session was cut from the old stream; the next request starts anew.
                 self.hls.close_camera(camera_id)
+            self.analytics.apply(spec, camera_id)
 
     def _resolve(self, path: str) -> MediaFeed | None:
         return self.hub.feed(path.strip("/").split("/")[0])
@@ -61,6 +67,7 @@ class HubRuntime:
     def start(self) -> None:
         for cam in self.registry.all():
             self.hub.apply(cam.spec)
+            self.analytics.apply(cam.spec, cam.spec.id)
         port = self.config.server.rtsp_port
         if port is not None:
             self.rtsp = RtspServer(self._resolve, host=self.config.server.host, port=port)
@@ -79,6 +86,15 @@ class HubRuntime:
     def stop(self) -> None:
         if self.rtsp is not None:
             self.rtsp.stop()
+        self.analytics.stop()
+        self.models.stop()
         self.hls.stop()
         self.hub.stop()
         self.engine.dispose()
+
+
+def _motion_score() -> MotionScore:
+    """The motion gate of the built-in motion detector (cheap frame differencing)."""
+    from videohub.detect.classic.motion import motion_score
+
+    return motion_score

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from videohub import __version__
 from videohub.api.errors import database_unavailable_handler, request_validation_handler
-from videohub.api.routers import cameras, system, video
+from videohub.api.routers import cameras, detections, system, video
 from videohub.metrics import make_registry
 from videohub.runtime import HubRuntime
 
@@ -43,6 +43,7 @@ def create_app(runtime: HubRuntime, *, manage: bool = True) -> FastAPI:
     app.add_exception_handler(OperationalError, database_unavailable_handler)
     app.include_router(cameras.router)
     app.include_router(video.router)
+    app.include_router(detections.router)
     app.include_router(system.router)
 
     @app.get("/", include_in_schema=False)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from videohub.codes import parse_device_code
-from videohub.config import CameraSpec, StreamOptions
+from videohub.config import CameraSpec, DetectSettings, StreamOptions
 from videohub.registry.service import RegisteredCamera
 from videohub.secrets import mask_url
 from videohub.streams.health import HealthSnapshot
@@ -36,6 +36,7 @@ class CameraPatch(BaseModel):
     stream: dict[str, Any] | None = Field(
         None, description="Overrides of the stream defaults, merged field by field; null removes an override."
     )
+    detect: dict[str, Any] | None = Field(None, description="Detection settings (replaced whole).")
 
 
 class DeviceCodeParts(BaseModel):
@@ -68,6 +69,7 @@ class CameraOut(BaseModel):
     enabled: bool
     on_demand: bool
     stream: StreamOptions = Field(..., description="Effective stream settings (defaults merged with overrides).")
+    detect: DetectSettings | None = Field(None, description="Detection settings, if any.")
     origin: Literal["config", "api"] = Field(..., description="Config-file cameras are read-only through the API.")
     created_at: datetime | None
     updated_at: datetime | None
@@ -97,6 +99,7 @@ class CameraOut(BaseModel):
             enabled=s.enabled,
             on_demand=s.on_demand,
             stream=options,
+            detect=s.detect,
             origin=cam.origin,
             created_at=cam.created_at,
             updated_at=cam.updated_at,
@@ -135,13 +138,14 @@ class CameraStatus(BaseModel):
     viewers: int = Field(..., description="Consumers of decoded frames (MJPEG, snapshots, analytics).")
     packet_consumers: int = Field(..., description="Restream and HLS consumers.")
     upstream_connected: bool
+    analytics: AnalyticsStatus | None = Field(None, description="Detection on this camera, if any.")
 
     @classmethod
-    def build(cls, camera_id: str, h: HealthSnapshot) -> CameraStatus:
+    def build(cls, camera_id: str, h: HealthSnapshot, analytics: AnalyticsStatus | None = None) -> CameraStatus:
         data = dict(h.__dict__)
         for key in ("last_frame_time", "connected_since"):
             data[key] = _iso(data[key])
-        return cls(id=camera_id, **data)
+        return cls(id=camera_id, analytics=analytics, **data)
 
 
 class HealthOut(BaseModel):
@@ -156,3 +160,65 @@ class HealthOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class DetectionOut(BaseModel):
+    label: str
+    class_id: int
+    score: float
+    box: tuple[float, float, float, float] = Field(..., description="x1, y1, x2, y2 in source-frame pixels.")
+    track_id: int | None = None
+
+
+class ModelDetectionsOut(BaseModel):
+    model: str
+    frame_time: datetime = Field(..., description="When the analysed frame was received, not when the model finished.")
+    seq: int = Field(..., description="The frame's number in the camera's stream.")
+    latency_ms: float = Field(..., description="From the frame's arrival to the model's result.")
+    detections: list[DetectionOut]
+
+
+class CameraDetectionsOut(BaseModel):
+    camera_id: str
+    analytics: bool = Field(..., description="Whether any model runs on this camera.")
+    models: list[ModelDetectionsOut]
+
+
+class EngineStats(BaseModel):
+    runs: int
+    batch_sizes: dict[int, int] = Field(..., description="How many runs had each batch size.")
+    queue_wait_ms_p50: float | None
+    queue_wait_ms_p99: float | None
+    inference_ms_p50: float | None = Field(None, description="Per batch, pre- and post-processing included.")
+    inference_ms_p99: float | None
+    last_error: str | None
+
+
+class ModelOut(BaseModel):
+    name: str
+    kind: str
+    path: str | None
+    status: Literal["ready", "error"]
+    error: str | None = Field(None, description="Why the model could not be loaded.")
+    layout: str | None = Field(None, description="yolov5, yolov8 or end2end for ONNX YOLO models.")
+    classes: list[str]
+    input_size: tuple[int, int] | None = Field(None, description="(height, width) the model runs at.")
+    provider: str | None = Field(None, description="The execution provider in use.")
+    stats: EngineStats | None
+
+
+class ModelAnalyticsOut(BaseModel):
+    model: str
+    fps: float = Field(..., description="Frames of this camera analysed per second by the model.")
+    submitted: int
+    processed: int
+    dropped: int = Field(..., description="Frames replaced while waiting for the model (it was busy).")
+    errors: int
+    latency_ms: float | None
+
+
+class AnalyticsStatus(BaseModel):
+    target_fps: float
+    sampled: int
+    motion_gated: int = Field(..., description="Frames the motion gate kept from the models.")
+    models: list[ModelAnalyticsOut]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
 import cv2
+import numpy as np
 
 from videohub.streams.frame import Frame
 
@@ -20,26 +22,37 @@ class SharedJpeg:
 
     def __init__(self, keep: int = 8) -> None:
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int, int, Hashable], bytes] = OrderedDict()
         self._keep = keep
         self.encodes = 0
 
     @staticmethod
-    def _key(frame: Frame, width: int | None, quality: int) -> tuple[int, int, int]:
-        return (frame.seq, width if width and width < frame.width else frame.width, quality)
+    def _key(frame: Frame, width: int | None, quality: int, overlay_key: Hashable) -> tuple[int, int, int, Hashable]:
+        return (frame.seq, width if width and width < frame.width else frame.width, quality, overlay_key)
 
-    def cached(self, frame: Frame, width: int | None = None, quality: int = 80) -> bytes | None:
+    def cached(
+        self, frame: Frame, width: int | None = None, quality: int = 80, overlay_key: Hashable = None
+    ) -> bytes | None:
         """The encoding if it exists already; never blocks (a dict read is atomic)."""
-        return self._cache.get(self._key(frame, width, quality))
+        return self._cache.get(self._key(frame, width, quality, overlay_key))
 
-    def encode(self, frame: Frame, width: int | None = None, quality: int = 80) -> bytes:
-        key = self._key(frame, width, quality)
+    def encode(
+        self,
+        frame: Frame,
+        width: int | None = None,
+        quality: int = 80,
+        overlay_key: Hashable = None,
+        overlay: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> bytes:
+        """JPEG of the frame, scaled down to `width`; `overlay` draws on the full-size image
+        first, and `overlay_key` names what it draws, so equal overlays share one encoding."""
+        key = self._key(frame, width, quality, overlay_key)
         target = key[1]
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 return cached
-            image = frame.image
+            image = frame.image if overlay is None else overlay(frame.image)
             if target != frame.width:
                 height = max(2, round(frame.height * target / frame.width))
                 image = cv2.resize(image, (target, height), interpolation=cv2.INTER_AREA)

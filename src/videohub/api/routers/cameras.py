@@ -7,11 +7,26 @@ from pydantic import ValidationError
 
 from videohub.api.deps import Camera, Channel, Runtime
 from videohub.api.errors import validation_detail
-from videohub.api.schemas import CameraCreate, CameraOut, CameraPatch, CameraStatus, ErrorOut
+from videohub.api.schemas import (
+    AnalyticsStatus,
+    CameraCreate,
+    CameraOut,
+    CameraPatch,
+    CameraStatus,
+    ErrorOut,
+    ModelAnalyticsOut,
+)
 from videohub.registry.service import CameraExists, CameraNotFound, CameraReadOnly, RegisteredCamera
 from videohub.runtime import HubRuntime
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
+
+
+def _check_models(runtime: HubRuntime, names: list[str]) -> None:
+    unknown = [n for n in names if n not in runtime.models.models]
+    if unknown:
+        known = ", ".join(sorted(runtime.models.models)) or "none configured"
+        raise HTTPException(422, f"detect.models: unknown model(s) {', '.join(unknown)}; known: {known}")
 
 
 def _out(runtime: HubRuntime, cam: RegisteredCamera) -> CameraOut:
@@ -26,6 +41,7 @@ def list_cameras(runtime: Runtime) -> list[CameraOut]:
 
 @router.post("", response_model=CameraOut, status_code=201, responses={409: {"model": ErrorOut}})
 def create_camera(body: CameraCreate, runtime: Runtime) -> CameraOut:
+    _check_models(runtime, body.detect.models if body.detect else [])
     try:
         cam = runtime.registry.create(body)
     except CameraExists:
@@ -40,6 +56,7 @@ def get_camera(camera: Camera, runtime: Runtime) -> CameraOut:
 
 @router.patch("/{camera_id}", response_model=CameraOut, responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
 def patch_camera(camera_id: str, body: CameraPatch, runtime: Runtime) -> CameraOut:
+    _check_models(runtime, (body.detect or {}).get("models") or [])
     try:
         cam = runtime.registry.update(camera_id, body.model_dump(exclude_unset=True))
     except CameraNotFound:
@@ -65,5 +82,31 @@ def delete_camera(camera_id: str, runtime: Runtime) -> Response:
 
 
 @router.get("/{camera_id}/status", response_model=CameraStatus, responses={404: {"model": ErrorOut}})
-def camera_status(channel: Channel) -> CameraStatus:
-    return CameraStatus.build(channel.camera_id, channel.snapshot_health())
+def camera_status(channel: Channel, runtime: Runtime) -> CameraStatus:
+    return CameraStatus.build(
+        channel.camera_id, channel.snapshot_health(), _analytics_status(runtime, channel.camera_id)
+    )
+
+
+def _analytics_status(runtime: HubRuntime, camera_id: str) -> AnalyticsStatus | None:
+    settings = runtime.analytics.settings(camera_id)
+    if settings is None:
+        return None
+    sampled, gated = runtime.analytics.counters(camera_id)
+    engines = runtime.models.engines
+    models = []
+    for name in settings.models:
+        engine = engines.get(name)
+        stats = engine.cameras.get(camera_id) if engine else None
+        models.append(
+            ModelAnalyticsOut(
+                model=name,
+                fps=round(stats.rate.rate(), 2) if stats else 0.0,
+                submitted=stats.submitted if stats else 0,
+                processed=stats.processed if stats else 0,
+                dropped=stats.dropped if stats else 0,
+                errors=stats.errors if stats else 0,
+                latency_ms=round(stats.last_latency * 1000, 1) if stats and stats.last_latency else None,
+            )
+        )
+    return AnalyticsStatus(target_fps=settings.fps, sampled=sampled, motion_gated=gated, models=models)

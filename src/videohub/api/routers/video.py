@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from videohub.api.deps import Channel, Runtime
 from videohub.api.schemas import ErrorOut
+from videohub.detect.draw import draw_detections
+from videohub.runtime import HubRuntime
 from videohub.streams.channel import CameraChannel
 from videohub.streams.frame import Frame
-from videohub.streams.hub import StreamHub
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["video"])
 
@@ -41,6 +43,20 @@ async def _fresh_frame(channel: CameraChannel) -> Frame | None:
     return None
 
 
+Overlay = tuple[Hashable, Callable[[np.ndarray], np.ndarray] | None]
+
+
+def _overlay(runtime: HubRuntime, camera_id: str, enabled: bool) -> Overlay:
+    """The newest detections of every model of the camera, to draw on a frame, and a key
+    naming them so that viewers of the same frame and overlay share one JPEG."""
+    if not enabled:
+        return None, None
+    results = runtime.analytics.results(camera_id)
+    key = ("overlay", *sorted((name, r.seq) for name, r in results.items()))
+    detections = [d for r in results.values() for d in r.detections]
+    return key, lambda image: draw_detections(image, detections)
+
+
 def _unavailable(channel: CameraChannel, what: str) -> JSONResponse:
     h = channel.snapshot_health()
     reason = f"no frame newer than {channel.options.snapshot_max_age:g}s from camera {channel.camera_id!r}"
@@ -57,14 +73,20 @@ def _unavailable(channel: CameraChannel, what: str) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
 )
-async def snapshot(channel: Channel, runtime: Runtime, width: Annotated[int | None, Query(ge=16, le=7680)] = None):
+async def snapshot(
+    channel: Channel,
+    runtime: Runtime,
+    width: Annotated[int | None, Query(ge=16, le=7680)] = None,
+    overlay: Annotated[bool, Query(description="Draw the newest detections.")] = False,
+):
     if not channel.spec.enabled:
         return _unavailable(channel, "snapshot")
     with runtime.hub.acquire(channel.camera_id, "frames"):
         frame = await _fresh_frame(channel)
         if frame is None:
             return _unavailable(channel, "snapshot")
-        jpeg = await run_in_threadpool(channel.jpeg.encode, frame, width, channel.options.jpeg_quality)
+        key, draw = _overlay(runtime, channel.camera_id, overlay)
+        jpeg = await run_in_threadpool(channel.jpeg.encode, frame, width, channel.options.jpeg_quality, key, draw)
     return Response(
         jpeg,
         media_type="image/jpeg",
@@ -72,10 +94,12 @@ async def snapshot(channel: Channel, runtime: Runtime, width: Annotated[int | No
     )
 
 
-async def _mjpeg(hub: StreamHub, channel: CameraChannel, fps: float | None, width: int | None) -> AsyncIterator[bytes]:
+async def _mjpeg(
+    runtime: HubRuntime, channel: CameraChannel, fps: float | None, width: int | None, overlay: bool
+) -> AsyncIterator[bytes]:
     # The lease is taken inside the generator so that its `finally` always gives it back,
     # however the client goes away.
-    lease = hub.acquire(channel.camera_id, "frames")
+    lease = runtime.hub.acquire(channel.camera_id, "frames")
     try:
         seq, interval, next_at = -1, (1.0 / fps if fps else 0.0), 0.0
         while True:
@@ -90,9 +114,10 @@ async def _mjpeg(hub: StreamHub, channel: CameraChannel, fps: float | None, widt
             next_at = time.monotonic() + interval
             quality = channel.options.jpeg_quality
             # Most viewers find the frame already encoded; only the first goes to a thread.
-            jpeg = channel.jpeg.cached(frame, width, quality)
+            key, draw = _overlay(runtime, channel.camera_id, overlay)
+            jpeg = channel.jpeg.cached(frame, width, quality, key)
             if jpeg is None:
-                jpeg = await run_in_threadpool(channel.jpeg.encode, frame, width, quality)
+                jpeg = await run_in_threadpool(channel.jpeg.encode, frame, width, quality, key, draw)
             yield (
                 (
                     f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
@@ -115,11 +140,12 @@ async def mjpeg(
     runtime: Runtime,
     fps: Annotated[float | None, Query(gt=0, le=60, description="Frames per second at most.")] = None,
     width: Annotated[int | None, Query(ge=16, le=7680, description="Scale down to this width.")] = None,
+    overlay: Annotated[bool, Query(description="Draw the newest detections.")] = False,
 ):
     if not channel.spec.enabled:
         return _unavailable(channel, "MJPEG")
     return StreamingResponse(
-        _mjpeg(runtime.hub, channel, fps, width),
+        _mjpeg(runtime, channel, fps, width, overlay),
         media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
         headers={"Cache-Control": "no-store"},
     )

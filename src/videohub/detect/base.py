@@ -1,0 +1,39 @@
+"""What every detector returns and promises: the contract between detection backends and
+the engine, the API and the event rules.
+
+Backends differ (onnxruntime YOLO on CPU or GPU, OpenCV's HOG people detector, motion,
+fire); what they hand on does not: a batch of BGR images in, one list of `Detection`s per
+image out, boxes in the pixels of the image that went in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    label: str
+    class_id: int
+    score: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in source-image pixels
+    track_id: int | None = None
+
+
+class ModelError(Exception):
+    """A model that cannot be used; the message names the file and what is wrong."""
+
+
+class Detector(Protocol):
+    name: str  # e.g. the model file's stem, or "hog-people"
+    labels: list[str]  # class names, indexed by class_id
+    input_size: tuple[int, int] | None  # (height, width) the model runs at; None if any size
+    provider: str  # what runs it: "CUDAExecutionProvider", "CPUExecutionProvider", "opencv"...
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """One list of detections per HxWx3 uint8 BGR image, in the same order."""
+        ...
