@@ -10,8 +10,8 @@ import sys
 import time
 
 import httpx
-from tests.conftest import free_port, wait_for
 
+from tests.conftest import free_port, wait_for
 from videohub.cli import main
 
 

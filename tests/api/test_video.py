@@ -11,6 +11,7 @@ import av
 import cv2
 import httpx
 import numpy as np
+
 from tests.conftest import require_tool, wait_for
 
 

@@ -9,8 +9,8 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from tests.conftest import wait_for
 
+from tests.conftest import wait_for
 from videohub.detect.base import Detection
 from videohub.detect.engine import DetectionEngine
 from videohub.streams.frame import Frame

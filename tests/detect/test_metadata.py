@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.detect.models import ultralytics_metadata
 
+from tests.detect.models import ultralytics_metadata
 from videohub.detect.metadata import (
     MetadataError,
     labels_from_names,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from tests.detect.models import IR_VERSION, OPSET, constant_model, ultralytics_metadata, v8_output
 
+from tests.detect.models import IR_VERSION, OPSET, constant_model, ultralytics_metadata, v8_output
 from videohub.detect.base import ModelError
 from videohub.detect.onnx_yolo import OnnxYoloDetector, inspect_model
 
@@ -73,7 +73,9 @@ def test_pose_by_metadata_and_by_shape(tmp_path: Path) -> None:
 def test_malformed_names_metadata(tmp_path: Path) -> None:
     meta = ultralytics_metadata(NAMES)
     meta["names"] = "__import__('os').getcwd()"
-    refused(constant_model(tmp_path / "evil.onnx", v8_output([], [], [], 2, 8400), metadata=meta), "names")
+    path = constant_model(tmp_path / "evil.onnx", v8_output([], [], [], 2, 8400), metadata=meta)
+    refused(path, "names")
+    assert OnnxYoloDetector(path, names=NAMES).labels == NAMES  # names given by the caller stand in
 
 
 def test_an_input_that_is_no_image_batch(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from tests.detect.models import (
     colour_model,
     constant_model,
@@ -23,7 +24,6 @@ from tests.detect.models import (
     v5_output,
     v8_output,
 )
-
 from videohub.detect.base import Detection, Detector, ModelError
 from videohub.detect.onnx_yolo import OnnxYoloDetector, inspect_model
 from videohub.detect.yolo import Layout

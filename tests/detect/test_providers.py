@@ -7,8 +7,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 import pytest
-from tests.detect.models import colour_model
 
+from tests.detect.models import colour_model
 from videohub.detect.onnx_yolo import OnnxYoloDetector, inspect_model
 from videohub.detect.providers import CPU, DEFAULT_PROVIDERS, select_providers, session_options
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.detect.models import e2e_output, v5_output, v8_output
 
+from tests.detect.models import e2e_output, v5_output, v8_output
 from videohub.detect.yolo import (
     Boxes,
     Layout,

@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
-from tests.conftest import wait_until
 
+from tests.conftest import wait_until
 from videohub.rtsp.client import RawRtspClient
 from videohub.rtsp.feed import AccessUnit, CodecConfig, Sink
 from videohub.rtsp.h264 import NAL_IDR, NAL_SPS, nal_type

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import av
 import pytest
-from tests.simulate.conftest import decode
 
+from tests.simulate.conftest import decode
 from videohub.rtsp.feed import AccessUnit
 from videohub.rtsp.h264 import NAL_IDR, NAL_PPS, NAL_SPS, avcc_to_nals, nal_type, parse_avcc, split_annexb
 from videohub.rtsp.server import RtspServer

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+
 from tests.conftest import wait_until
 from tests.simulate.conftest import decode
-
 from videohub.rtsp.feed import AccessUnit
 from videohub.rtsp.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_type, split_annexb
 from videohub.simulate.pattern import PatternFeed, PatternRenderer

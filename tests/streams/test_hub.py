@@ -7,8 +7,8 @@ import socket
 import threading
 
 import pytest
-from tests.conftest import FAST, CameraServer, free_port, wait_for
 
+from tests.conftest import FAST, CameraServer, free_port, wait_for
 from videohub.config import CameraSpec, StreamOptions
 from videohub.streams.hub import StreamHub
 

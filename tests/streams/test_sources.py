@@ -9,9 +9,9 @@ import subprocess
 import threading
 
 import pytest
+
 from tests.conftest import FAST, free_port, require_tool, wait_for
 from tests.simulate.conftest import make_clip
-
 from videohub.config import CameraSpec, StreamOptions
 from videohub.rtsp.feed import AccessUnit
 from videohub.streams.hub import StreamHub

@@ -149,8 +149,11 @@ def _open_model(
     except Exception as e:  # onnxruntime raises its own (pybind) exception types for bad files
         raise ModelError(f"{path}: not a loadable ONNX model ({_first_line(e)})") from e
 
+    props = dict(session.get_modelmeta().custom_metadata_map)
+    if names is not None:
+        props.pop("names", None)  # the caller's names replace the model's, even malformed ones
     try:
-        meta = parse_metadata(session.get_modelmeta().custom_metadata_map)
+        meta = parse_metadata(props)
     except MetadataError as e:
         raise ModelError(f"{path}: {e}") from e
     if meta.task is not None and meta.task != "detect":
@@ -414,6 +417,5 @@ def inspect_model(
     first of `providers` (default: TensorRT, CUDA, OpenVINO, CPU) this onnxruntime has.
     Raises ModelError like the detector does."""
     p = Path(path)
-    would_use = provider_name(select_providers(providers, what=str(p))[0])
     model = _open_model(p, names=names, imgsz=imgsz, providers=[CPU], threads=1, spin=False)
-    return _describe(model, would_use)
+    return _describe(model, provider_name(select_providers(providers, what=str(p))[0]))

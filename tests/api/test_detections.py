@@ -1,0 +1,77 @@
+"""Detection end to end: simulated RTSP cameras -> hub -> engine -> API, with real detectors."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tests.conftest import wait_for
+
+
+def test_motion_detections_overlay_status_and_models(cameras, live_hub, tmp_path):
+    cameras.add("cam")
+    cameras.add("other")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"this is not an onnx model")
+    hub = live_hub(
+        [
+            {"id": "cam", "stream_url": cameras.url("cam"), "detect": {"models": ["motion"], "fps": 10}},
+            {"id": "other", "stream_url": cameras.url("other"), "detect": {"models": ["broken"], "fps": 5}},
+        ],
+        models={"motion": {"kind": "motion"}, "broken": {"kind": "onnx", "path": str(broken)}},
+    )
+    http = hub.http
+
+    def detections() -> dict:
+        return http.get("/api/v1/cameras/cam/detections").json()
+
+    # The simulated scene has moving shapes, so motion regions appear.
+    wait_for(lambda: any(m["detections"] for m in detections()["models"]), timeout=20, what="motion detections")
+    body = detections()
+    assert body["analytics"] is True
+    result = body["models"][0]
+    assert result["model"] == "motion" and result["seq"] > 0 and result["latency_ms"] >= 0
+    for det in result["detections"]:
+        x1, y1, x2, y2 = det["box"]
+        assert det["label"] == "motion" and 0 <= x1 < x2 <= 320 and 0 <= y1 < y2 <= 240
+
+    plain = http.get("/api/v1/cameras/cam/snapshot.jpg")
+    drawn = http.get("/api/v1/cameras/cam/snapshot.jpg?overlay=1")
+    assert plain.status_code == drawn.status_code == 200
+    a = cv2.imdecode(np.frombuffer(plain.content, np.uint8), cv2.IMREAD_COLOR)
+    b = cv2.imdecode(np.frombuffer(drawn.content, np.uint8), cv2.IMREAD_COLOR)
+    assert a.shape == b.shape == (240, 320, 3)
+
+    status = http.get("/api/v1/cameras/cam/status").json()
+    analytics = status["analytics"]
+    assert analytics["target_fps"] == 10 and analytics["sampled"] > 0
+    assert analytics["models"][0]["processed"] > 0 and analytics["models"][0]["fps"] > 0
+
+    models = {m["name"]: m for m in http.get("/api/v1/models").json()}
+    assert models["motion"]["status"] == "ready" and models["motion"]["provider"] == "opencv"
+    assert models["motion"]["stats"]["runs"] > 0
+    assert models["broken"]["status"] == "error" and "broken.onnx" in models["broken"]["error"]
+
+    # The camera whose model failed to load keeps streaming; the hub keeps running.
+    assert http.get("/api/v1/cameras/other/status").json()["state"] == "online"
+    assert http.get("/api/v1/cameras/other/detections").json()["models"] == []
+    metrics = http.get("/metrics").text
+    assert 'videohub_model_loaded{model="broken"} 0.0' in metrics
+    assert 'videohub_analytics_fps{camera="cam",model="motion"}' in metrics
+
+
+def test_unknown_model_is_refused_and_detection_can_be_switched_off(cameras, live_hub):
+    cameras.add("cam")
+    hub = live_hub([], models={"motion": {"kind": "motion"}})
+    http = hub.http
+    r = http.post("/api/v1/cameras", json={"id": "c", "stream_url": cameras.url("cam"), "detect": {"models": ["nope"]}})
+    assert r.status_code == 422 and "nope" in r.json()["detail"] and "motion" in r.json()["detail"]
+    r = http.post(
+        "/api/v1/cameras",
+        json={"id": "c", "stream_url": cameras.url("cam"), "detect": {"models": ["motion"], "fps": 5}},
+    )
+    assert r.status_code == 201
+    wait_for(lambda: http.get("/api/v1/cameras/c/status").json()["analytics"]["sampled"] > 0, what="sampling")
+    assert http.patch("/api/v1/cameras/c", json={"detect": None}).status_code == 200
+    assert http.get("/api/v1/cameras/c/status").json()["analytics"] is None
+    assert http.get("/api/v1/cameras/c/detections").json()["analytics"] is False
