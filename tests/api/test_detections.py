@@ -75,3 +75,30 @@ def test_unknown_model_is_refused_and_detection_can_be_switched_off(cameras, liv
     assert http.patch("/api/v1/cameras/c", json={"detect": None}).status_code == 200
     assert http.get("/api/v1/cameras/c/status").json()["analytics"] is None
     assert http.get("/api/v1/cameras/c/detections").json()["analytics"] is False
+
+
+def test_live_cameras_share_one_onnx_engine_in_batches(cameras, live_hub, tmp_path):
+    from tests.detect.models import colour_model
+
+    model = colour_model(tmp_path / "colour.onnx")  # classes red/green/blue scored by the frame's colour
+    names = ["c1", "c2", "c3", "c4"]
+    for name in names:
+        cameras.add(name)
+    hub = live_hub(
+        [
+            {"id": n, "stream_url": cameras.url(n), "detect": {"models": ["colour"], "fps": 10, "conf": 0.01}}
+            for n in names
+        ],
+        models={"colour": {"path": str(model), "max_batch": 4, "max_wait": 0.05}},
+    )
+    engine = hub.runtime.models.engines["colour"]
+    wait_for(lambda: engine.runs >= 20, timeout=20, what="20 model runs")
+    assert max(engine.batch_sizes) > 1, f"frames of several cameras should share runs: {engine.batch_sizes}"
+    for name in names:
+        body = hub.http.get(f"/api/v1/cameras/{name}/detections").json()
+        (result,) = body["models"]
+        assert result["model"] == "colour" and result["detections"]
+        assert result["detections"][0]["label"] in {"red", "green", "blue"}
+    models = {m["name"]: m for m in hub.http.get("/api/v1/models").json()}
+    assert models["colour"]["layout"] == "yolov8" and models["colour"]["classes"] == ["red", "green", "blue"]
+    assert models["colour"]["provider"] == "CPUExecutionProvider"

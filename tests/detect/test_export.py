@@ -69,6 +69,7 @@ def _run(path: Path, frames: list[np.ndarray]) -> list[np.ndarray]:
 def test_file_name_says_untrained() -> None:
     assert model_file_name("yolov8n", 640) == "yolov8n-untrained-640.onnx"
     assert model_file_name("yolo11n", 320, dynamic=True, half=True) == "yolo11n-untrained-320-dynamic-fp16.onnx"
+    assert model_file_name("yolov8n", 640, batch=4, calibrate=False) == "yolov8n-untrained-raw-640-b4.onnx"
 
 
 @pytest.mark.parametrize(
@@ -133,7 +134,8 @@ def test_output_carries_signal(exported: Path, tmp_path: Path) -> None:
     assert scores.max() > 0.25 and np.median(scores) < 0.01
     # The same architecture without calibration is the degenerate net it replaces: same output
     # whatever the frame. (If this ever fails, the check above has lost its point of comparison.)
-    raw = export_model("yolov8n", tmp_path, imgsz=IMGSZ, calibrate=False)
+    raw = export_model("yolov8n", exported.parent, imgsz=IMGSZ, calibrate=False)
+    assert raw != exported and raw.name == "yolov8n-untrained-raw-320.onnx"
     assert _props(raw)[NOTE_KEY] == NOTE_RAW
     ra, rb = _run(raw, _two_scenes())
     assert np.abs(ra - rb).max() < 1e-4 * np.abs(ra).max()

@@ -210,6 +210,8 @@ def calibrate_convs(
     class_logit_convs: Iterable[torch.nn.Module] = (),
     positive_rate: float = 5e-5,
     conf: float = 0.25,
+    box_logit_convs: Iterable[torch.nn.Module] = (),
+    box_logit_std: float = 4.0,
 ) -> list[LayerScale]:
     """Rescale every `nn.Conv2d` of `model` (except `skip`) so its output has unit variance on `batch`.
 
@@ -219,7 +221,8 @@ def calibrate_convs(
     Biases are kept: they are the head's priors, not scale. For `class_logit_convs` (a YOLO head's
     last class convolutions) the bias is then set so that, in the median frame of `batch`, a share
     `positive_rate` of the anchor x class scores reaches `conf` - a real detector finds some objects
-    per frame, not none (Ultralytics' initial bias) and not thousands (zero bias).
+    per frame, not none (Ultralytics' initial bias) and not thousands (zero bias). The outputs of
+    `box_logit_convs` (a YOLO head's DFL box logits) get std `box_logit_std` instead of 1.
     Deterministic for a given model and batch (bit for bit: it runs on one thread). Returns what
     was done, in execution order.
     """
@@ -227,6 +230,7 @@ def calibrate_convs(
 
     skipped = {id(m) for m in skip}
     class_convs = {id(m) for m in class_logit_convs}
+    box_convs = {id(m) for m in box_logit_convs}
     names = {id(m): n for n, m in model.named_modules()}
     report: list[LayerScale] = []
     target_logit = math.log(conf / (1.0 - conf))
@@ -238,6 +242,10 @@ def calibrate_convs(
         std = float(weight_part.float().std())
         if not math.isfinite(std) or std <= 0.0:
             raise ValueError(f"cannot calibrate {names.get(id(module), module)}: its output has std {std}")
+        if id(module) in box_convs:
+            # DFL logits: a softmax over 16 distance bins. At unit variance it stays nearly flat, so
+            # every box would be about the same size whatever the frame; a trained head is peaky.
+            std /= box_logit_std
         module.weight.mul_(1.0 / std)
         weight_part = weight_part / std
         report.append(LayerScale(names.get(id(module), type(module).__name__), std, 1.0 / std))

@@ -137,7 +137,7 @@ class DetectionEngine:
             for (camera_id, job), detections in zip(batch, results, strict=True):
                 if job.conf is not None:
                     # The batch ran at the lowest threshold asked for; each camera keeps its own.
-                    detections = [d for d in detections if d.score >= job.conf]
+                    detections = [d for d in detections if d.score > job.conf]  # as Ultralytics: strictly above
                 stats = self.cameras[camera_id]
                 stats.processed += 1
                 stats.rate.tick()

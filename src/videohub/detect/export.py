@@ -204,9 +204,12 @@ def _ensure_torchvision_nms() -> None:
 # --- export ------------------------------------------------------------------------------------------
 
 
-def model_file_name(arch: str, imgsz: int, dynamic: bool = False, half: bool = False, batch: int = 1) -> str:
-    """e.g. "yolov8n-untrained-640.onnx": the name says the weights are not a trained model's."""
-    parts = [arch, "untrained", str(imgsz)]
+def model_file_name(
+    arch: str, imgsz: int, dynamic: bool = False, half: bool = False, batch: int = 1, calibrate: bool = True
+) -> str:
+    """e.g. "yolov8n-untrained-640.onnx": the name says the weights are not a trained model's
+    ("untrained-raw" when they were not rescaled for signal either)."""
+    parts = [arch, "untrained" if calibrate else "untrained-raw", str(imgsz)]
     if batch != 1:
         parts.append(f"b{batch}")
     if dynamic:
@@ -254,7 +257,7 @@ def export_model(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    target = out / model_file_name(arch, imgsz, dynamic, half, batch)
+    target = out / model_file_name(arch, imgsz, dynamic, half, batch, calibrate)
     started = time.perf_counter()
 
     # Random init draws from torch's global generator: seed it for reproducible files without
@@ -280,6 +283,7 @@ def export_model(
             # DFL's convolution is a fixed integral over the 16 distance bins, not a learned layer.
             skip=[head.dfl.conv] if hasattr(head.dfl, "conv") else [],
             class_logit_convs=[branch[-1] for branch in head.cv3],
+            box_logit_convs=[branch[-1] for branch in head.cv2],
         )
 
     # The exporter names its output after `pt_path` (else the yaml, in the working directory).
