@@ -33,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--dir", default="models", help="models folder, the config's models_dir (default: models)")
     p.add_argument("--force", action="store_true", help="replace a model of the same name")
     p.set_defaults(models_func=cmd_add)
+    p = sub.add_parser("quantize", help="a static INT8 (QDQ) copy, calibrated on your frames, with a drift report")
+    p.add_argument("path", help="fp32 ONNX model")
+    p.add_argument("--calibration", required=True, help="a folder of images or a video file from your cameras")
+    p.add_argument("--frames", type=int, default=64, help="calibration frames to use (default 64)")
+    p.add_argument("--out", help="output file (default: <model>.int8.onnx beside the model)")
+    p.add_argument("--conf", type=float, default=0.25, help="score threshold for the drift report")
+    p.set_defaults(models_func=cmd_quantize)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,4 +100,20 @@ def cmd_add(args: argparse.Namespace) -> int:
     shutil.copyfile(args.path, target)
     print(f"added {name}: {info.get('layout')} {len(info.get('names') or [])} classes -> {target}")
     print(f"use it on a camera with `detect: {{models: [{name}]}}`; the hub loads it at its next start")
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from videohub.detect.quantize import compare, load_frames, quantize_model
+
+    source = Path(args.path)
+    out = Path(args.out) if args.out else source.with_name(f"{source.stem}.int8.onnx")
+    try:
+        frames = load_frames(args.calibration, args.frames)
+        quantize_model(source, out, frames)
+        report = compare(source, out, frames, conf=args.conf)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"model": str(source), "int8": str(out), **report}, indent=2))
     return 0
