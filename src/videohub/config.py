@@ -238,7 +238,9 @@ class SimulatorConfig(StrictModel):
 
     port: int = Field(8555, ge=0, le=65535, description="Port of the simulated cameras' RTSP server.")
     cameras: dict[str, str] = Field(
-        default_factory=dict, description="name -> 'pattern', 'pattern:WxH@FPS' or a video file path."
+        default_factory=dict,
+        description="name -> 'pattern' or 'scene' (optionally ':WxH@FPS'; a scene has walkers and a fire the "
+        "built-in detectors find), or a video file path.",
     )
 
 

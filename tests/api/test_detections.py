@@ -36,7 +36,11 @@ def test_motion_detections_overlay_status_and_models(cameras, live_hub, tmp_path
         assert det["label"] == "motion" and 0 <= x1 < x2 <= 320 and 0 <= y1 < y2 <= 240
 
     plain = http.get("/api/v1/cameras/cam/snapshot.jpg")
+    seq_before = detections()["models"][0]["seq"]
     drawn = http.get("/api/v1/cameras/cam/snapshot.jpg?overlay=1")
+    seq_after = detections()["models"][0]["seq"]
+    # The overlay is drawn on the frame the model analysed, so its boxes sit on the objects.
+    assert seq_before <= int(drawn.headers["X-Frame-Seq"]) <= seq_after
     assert plain.status_code == drawn.status_code == 200
     a = cv2.imdecode(np.frombuffer(plain.content, np.uint8), cv2.IMREAD_COLOR)
     b = cv2.imdecode(np.frombuffer(drawn.content, np.uint8), cv2.IMREAD_COLOR)

@@ -125,13 +125,15 @@ def test_onnxruntime_runs_it(exported: Path) -> None:
 @needs_ultralytics
 def test_output_carries_signal(exported: Path, tmp_path: Path) -> None:
     a, b = _run(exported, _two_scenes())
-    boxes, scores = a[0, :4], a[0, 4:]
-    # Different frames give clearly different outputs, boxes and class scores alike.
-    assert np.abs(a - b).mean() > 0.01 * np.abs(a).mean()
-    assert np.abs(a[0, 4:] - b[0, 4:]).max() > 0.1
-    # Boxes spread over the image, scores spread over (0, 1): not a constant map.
-    assert boxes[0].std() > IMGSZ / 8 and boxes[2].std() > 1.0
-    assert scores.max() > 0.25 and np.median(scores) < 0.01
+    # Output rows: box centre x, y, width, height (model-input pixels), then 80 class scores.
+    # Widths and heights depend on the frame only (centres mostly on the anchor grid): between
+    # two scenes they change by ~12 % on average here, and scores move by up to ~0.9.
+    wh_a, wh_b, scores_a, scores_b = a[0, 2:4], b[0, 2:4], a[0, 4:], b[0, 4:]
+    assert np.abs(wh_a - wh_b).mean() > 0.03 * wh_a.mean()
+    assert np.abs(scores_a - scores_b).max() > 0.3
+    # Sizes spread, and a few scores pass 0.25 while most stay near 0: not a constant map.
+    assert wh_a.std() > 0.2 * wh_a.mean()
+    assert scores_a.max() > 0.25 and np.median(scores_a) < 0.01
     # The same architecture without calibration is the degenerate net it replaces: same output
     # whatever the frame. (If this ever fails, the check above has lost its point of comparison.)
     raw = export_model("yolov8n", exported.parent, imgsz=IMGSZ, calibrate=False)

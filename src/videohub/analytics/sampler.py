@@ -36,6 +36,7 @@ class ModelResult:
     seq: int
     detections: list[Detection]
     done_at: float  # when the model finished
+    frame: Frame  # the analysed frame, so overlays draw boxes where the objects were
 
 
 @dataclass
@@ -107,7 +108,7 @@ class AnalyticsSampler:
                 detections = [d for d in detections if d.label in labels]
             cam = self._cameras.get(camera_id)
             if cam is not None:
-                cam.results[model] = ModelResult(model, frame.ts, frame.seq, detections, time.time())
+                cam.results[model] = ModelResult(model, frame.ts, frame.seq, detections, time.time(), frame)
 
         return store
 

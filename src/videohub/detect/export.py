@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,11 +49,11 @@ NOTE_CALIBRATED = "untrained weights, rescaled for signal; for speed measurement
 NOTE_RAW = "untrained weights, not rescaled (outputs barely depend on the input); for speed measurements only"
 
 CALIBRATION_SEED = 0
-CALIBRATION_FRAMES = 8
+CALIBRATION_FRAMES = 16
 
 
 class UltralyticsMissing(ImportError):
-    """The optional Ultralytics/torch extra is not installed (or not usable); the message says how to fix it."""
+    """The optional Ultralytics/torch extra is not installed; the message says how to install it."""
 
 
 def _missing(*modules: str) -> list[str]:
@@ -114,9 +115,7 @@ def prepare_ultralytics() -> None:
 def _torchvision_extension() -> Path | None:
     """The path of torchvision's compiled `_C` extension, found without importing torchvision."""
     spec = importlib.util.find_spec("torchvision")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
+    for location in (spec.submodule_search_locations or []) if spec else []:
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
             candidate = Path(location) / f"_C{suffix}"
             if candidate.exists():
@@ -124,69 +123,53 @@ def _torchvision_extension() -> Path | None:
     return None
 
 
-def torch_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy NMS in plain torch with torchvision's contract: indices of kept boxes, by decreasing score.
+def _cpu_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    # Ultralytics' own pure-torch NMS, the one it runs when torchvision is not imported (same contract
+    # as torchvision's: indices of the kept boxes by decreasing score, IoU > threshold suppressed).
+    # So predict gives here what Ultralytics gives on its torchvision-free path.
+    from ultralytics.utils.nms import TorchNMS
 
-    A box is dropped when its IoU with a kept, higher-scoring box is > iou_threshold (boxes xyxy).
-    """
-    import torch
-
-    if boxes.numel() == 0:
-        return torch.empty((0,), dtype=torch.int64, device=boxes.device)
-    boxes = boxes.float()
-    x1, y1, x2, y2 = boxes.unbind(1)
-    areas = (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
-    order = torch.argsort(scores, descending=True, stable=True)
-    keep: list[torch.Tensor] = []
-    while order.numel() > 0:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        if rest.numel() == 0:
-            break
-        w = (torch.minimum(x2[i], x2[rest]) - torch.maximum(x1[i], x1[rest])).clamp(min=0)
-        h = (torch.minimum(y2[i], y2[rest]) - torch.maximum(y1[i], y1[rest])).clamp(min=0)
-        inter = w * h
-        iou = inter / (areas[i] + areas[rest] - inter).clamp(min=1e-12)
-        order = rest[iou <= iou_threshold]
-    return torch.stack(keep).to(torch.int64)
+    return TorchNMS.nms(boxes.float(), scores, iou_threshold)
 
 
 def _ensure_torchvision_nms() -> None:
-    """Let torchvision's NMS run on CPU when its compiled operators cannot load.
+    """Let torchvision be imported, and its NMS run on CPU, when its compiled operators cannot load.
 
-    PyPI ships torchvision for Linux as a CUDA build; next to the CPU torch wheel its `_C` extension
-    fails to load (it links libc10_cuda.so). torchvision then cannot even be imported: its Python
-    side registers a fake kernel for `torchvision::nms`, an operator that only `_C` defines. And
-    Ultralytics imports torchvision during predict (warm-up) and, once imported, calls
-    `torchvision.ops.nms`. So: define `torchvision::nms` (and `qnms`, whose fake kernel is registered
-    the same way) with a pure-torch CPU kernel through torch.library, the supported way to add
-    operators, before torchvision is imported; then point `torchvision.ops.nms` at the operator,
-    because torchvision's Python wrapper refuses to run without `_C` (`_assert_has_ops`).
-    Nothing is changed where `_C` loads (a matching CPU or CUDA build).
+    PyPI's torchvision for Linux is a CUDA build: next to the CPU torch wheel its `_C` extension
+    does not load (it links libc10_cuda.so), and then `import torchvision` itself fails - its
+    Python side registers a fake kernel for `torchvision::nms`, an operator only `_C` defines.
+    Ultralytics imports torchvision in every predict (model warm-up) and, once it is imported,
+    runs NMS through `torchvision.ops.nms`. So, before torchvision is imported:
+    1. define `torchvision::nms` (and `qnms`, whose fake kernel is registered the same way) with
+       a CPU kernel through torch.library, the supported way to add operators; the kernel is
+       Ultralytics' own pure-torch `TorchNMS`;
+    2. after importing torchvision, point `torchvision.ops.nms` at that operator, because the
+       Python wrapper checks for `_C` first (`_assert_has_ops`) and would refuse to run.
+    Where `_C` loads (a torchvision that matches torch, CPU or CUDA), nothing is changed.
     """
     global _nms_library
     import torch
 
-    extension = _torchvision_extension()
-    if extension is None:
-        return  # torchvision absent: Ultralytics will say so itself
+    if importlib.util.find_spec("torchvision") is None:
+        return  # Ultralytics requires it and will say so itself
     if "torchvision" in sys.modules:
-        # Already imported, so its import got past the nms registration: its ops loaded.
-        return
+        return  # already imported, so its import got past the nms registration: its ops are there
+    extension = _torchvision_extension()
     try:
+        if extension is None:
+            raise OSError("torchvision has no compiled _C extension")
         torch.ops.load_library(str(extension))  # what torchvision's own import does first
         return
     except OSError as exc:
-        logger.info("torchvision's compiled ops do not load (%s); using a pure-torch CPU nms", exc)
+        logger.info("torchvision's compiled ops do not load (%s); torchvision::nms runs on Ultralytics' TorchNMS", exc)
 
     if _nms_library is None:
         library = torch.library.Library("torchvision", "DEF")
         library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
         library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        library.impl("nms", torch_nms, "CPU")
-        # qnms gets quantized boxes as their integer representation; NMS on them is the same greedy loop.
-        library.impl("qnms", torch_nms, "CPU")
+        library.impl("nms", _cpu_nms, "CPU")
+        # qnms gets quantized boxes as their integer representation: the same greedy loop applies.
+        library.impl("qnms", _cpu_nms, "CPU")
         _nms_library = library
 
     import torchvision
@@ -289,8 +272,11 @@ def export_model(
     # The exporter names its output after `pt_path` (else the yaml, in the working directory).
     net.pt_path = str(target.with_suffix(".pt"))
     precision: dict[str, Any] = {"quantize": 16 if half else None} if "quantize" in DEFAULT_CFG_DICT else {"half": half}
-    exported = Path(
-        yolo.export(
+    with warnings.catch_warnings():
+        # torch's notes on its legacy ONNX exporter and tracer, which Ultralytics chooses: not ours to act on.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        exported_name = yolo.export(
             format="onnx",
             imgsz=imgsz,
             dynamic=dynamic,
@@ -300,7 +286,7 @@ def export_model(
             nms=False,  # raw (1, 84, anchors) output: the layout the hub's YOLO decoder and parity tests use
             **precision,
         )
-    )
+    exported = Path(exported_name)
 
     model_proto = onnx.load(str(exported))
     note = model_proto.metadata_props.add()
@@ -362,15 +348,22 @@ class UltralyticsPredictor:
         )
         out: list[Prediction] = []
         for r in results:
-            boxes = r.boxes
+            boxes = getattr(r, "boxes", None)
+            if boxes is None:  # a detect model always has boxes (maybe zero of them)
+                raise RuntimeError(f"{self.model_path}: Ultralytics returned no boxes; is it a detection model?")
             out.append(
                 (
-                    boxes.xyxy.cpu().numpy().astype(np.float32).reshape(-1, 4),
-                    boxes.conf.cpu().numpy().astype(np.float32).reshape(-1),
-                    boxes.cls.cpu().numpy().astype(np.int64).reshape(-1),
+                    _numpy(boxes.xyxy).astype(np.float32).reshape(-1, 4),
+                    _numpy(boxes.conf).astype(np.float32).reshape(-1),
+                    _numpy(boxes.cls).astype(np.int64).reshape(-1),
                 )
             )
         return out
+
+
+def _numpy(x: Any) -> np.ndarray:
+    """Ultralytics' Boxes hold torch tensors (numpy arrays after `.numpy()`): a numpy array either way."""
+    return x.cpu().numpy() if hasattr(x, "cpu") else np.asarray(x)
 
 
 def ultralytics_predict(

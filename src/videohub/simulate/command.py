@@ -5,6 +5,9 @@ Camera specs (``--camera NAME[=SPEC]``, repeatable):
 - ``pattern``                  moving test pattern, 1280x720 at 25 fps
 - ``pattern:WIDTHxHEIGHT``     the same at another size (25 fps)
 - ``pattern:WIDTHxHEIGHT@FPS`` ... and frame rate
+- ``scene``, ``scene:WIDTHxHEIGHT``, ``scene:WIDTHxHEIGHT@FPS``
+                               a city scene the built-in detectors see: walkers
+                               and a fire (same defaults as ``pattern``)
 - anything else                path of a video file, played in a loop
 """
 
@@ -21,9 +24,11 @@ from videohub.rtsp.server import RtspServer
 from videohub.simulate.base import SimulatedFeed
 from videohub.simulate.file import FileFeed, MediaFileError
 from videohub.simulate.pattern import PatternFeed
+from videohub.simulate.scene import SceneFeed
 
 DEFAULT_CAMERAS = {"cam1": "pattern"}
 _PATTERN = re.compile(r"pattern(?::(\d+)x(\d+)(?:@(\d+))?)?", re.IGNORECASE)
+_SCENE = re.compile(r"scene(?::(\d+)x(\d+)(?:@(\d+))?)?", re.IGNORECASE)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*(/[A-Za-z0-9][A-Za-z0-9._~-]*)*")
 _MAX_SIDE = 7680
 
@@ -39,20 +44,14 @@ def make_feed(name: str, spec: str) -> SimulatedFeed:
             f"camera name {name!r} must be letters, digits, '.', '_', '-' or '~' (segments split by '/')"
         )
     spec = spec.strip()
-    if spec.lower().startswith("pattern"):
-        m = _PATTERN.fullmatch(spec)
-        if not m:
-            raise CameraSpecError(
-                f"camera spec {spec!r}: expected pattern, pattern:WIDTHxHEIGHT or pattern:WIDTHxHEIGHT@FPS"
-            )
-        width = int(m.group(1)) if m.group(1) else 1280
-        height = int(m.group(2)) if m.group(2) else 720
-        fps = int(m.group(3)) if m.group(3) else 25
-        if not (16 <= width <= _MAX_SIDE and 16 <= height <= _MAX_SIDE) or width % 2 or height % 2:
-            raise CameraSpecError(f"camera spec {spec!r}: size must be even and between 16 and {_MAX_SIDE}")
-        if not 1 <= fps <= 120:
-            raise CameraSpecError(f"camera spec {spec!r}: fps must be between 1 and 120")
+    lowered = spec.lower()
+    if lowered.startswith("pattern"):
+        width, height, fps = _synthetic_size(spec, _PATTERN, "pattern")
         return PatternFeed(width, height, fps, name=name)
+    # Only "scene" and "scene:..." are scenes: a video file may well be called scene.mp4.
+    if lowered == "scene" or lowered.startswith("scene:"):
+        width, height, fps = _synthetic_size(spec, _SCENE, "scene")
+        return SceneFeed(width, height, fps, name=name)
     if not spec:
         raise CameraSpecError(f"camera {name!r}: empty spec")
     try:
@@ -61,6 +60,21 @@ def make_feed(name: str, spec: str) -> SimulatedFeed:
         raise CameraSpecError(f"camera {name!r}: video file not found: {spec}") from exc
     except MediaFileError as exc:
         raise CameraSpecError(f"camera {name!r}: {exc}") from exc
+
+
+def _synthetic_size(spec: str, pattern: re.Pattern[str], kind: str) -> tuple[int, int, int]:
+    """(width, height, fps) of a ``KIND[:WIDTHxHEIGHT[@FPS]]`` spec; 1280x720 at 25 by default."""
+    m = pattern.fullmatch(spec)
+    if not m:
+        raise CameraSpecError(f"camera spec {spec!r}: expected {kind}, {kind}:WIDTHxHEIGHT or {kind}:WIDTHxHEIGHT@FPS")
+    width = int(m.group(1)) if m.group(1) else 1280
+    height = int(m.group(2)) if m.group(2) else 720
+    fps = int(m.group(3)) if m.group(3) else 25
+    if not (16 <= width <= _MAX_SIDE and 16 <= height <= _MAX_SIDE) or width % 2 or height % 2:
+        raise CameraSpecError(f"camera spec {spec!r}: size must be even and between 16 and {_MAX_SIDE}")
+    if not 1 <= fps <= 120:
+        raise CameraSpecError(f"camera spec {spec!r}: fps must be between 1 and 120")
+    return width, height, fps
 
 
 def parse_camera_option(value: str) -> tuple[str, str]:
@@ -96,8 +110,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME[=SPEC]",
-        help="camera to serve, repeatable; SPEC is pattern, pattern:WIDTHxHEIGHT[@FPS] or a video "
-        "file path (default: one pattern camera 'cam1')",
+        help="camera to serve, repeatable; SPEC is pattern, pattern:WIDTHxHEIGHT[@FPS], scene, "
+        "scene:WIDTHxHEIGHT[@FPS] (walkers and a fire the built-in detectors find) or a video file path "
+        "(default: one pattern camera 'cam1')",
     )
 
 

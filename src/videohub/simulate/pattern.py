@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -14,6 +15,14 @@ from videohub.simulate.base import SimulatedFeed, logger
 from videohub.simulate.encoder import H264Encoder
 
 _MAX_LAG = 1.0  # seconds behind schedule before we stop trying to catch up
+
+
+class FrameRenderer(Protocol):
+    """What a synthetic feed draws its frames with."""
+
+    def render(self, index: int, fps: float, wall_time: float) -> np.ndarray:
+        """The HxWx3 uint8 BGR image of frame `index` (`wall_time` for burnt-in clocks)."""
+        ...
 
 
 class PatternRenderer:
@@ -134,9 +143,13 @@ class PatternFeed(SimulatedFeed):
         if self.gop <= 0:
             raise ValueError(f"gop must be positive, got {self.gop}")
         self.bitrate = bitrate
-        self._renderer = PatternRenderer(width, height, name)
+        self._renderer = self._make_renderer()
         self._frame_index = 0
         self._force_key = False
+
+    def _make_renderer(self) -> FrameRenderer:
+        """Hook: what draws the frames (called once size and name are set and checked)."""
+        return PatternRenderer(self.width, self.height, self.name)
 
     def _on_resume(self) -> None:
         self._force_key = True  # clients resume at once instead of waiting for the GOP

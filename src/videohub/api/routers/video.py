@@ -43,18 +43,24 @@ async def _fresh_frame(channel: CameraChannel) -> Frame | None:
     return None
 
 
-Overlay = tuple[Hashable, Callable[[np.ndarray], np.ndarray] | None]
+Overlay = tuple[Frame | None, Hashable, Callable[[np.ndarray], np.ndarray] | None]
 
 
 def _overlay(runtime: HubRuntime, camera_id: str, enabled: bool) -> Overlay:
-    """The newest detections of every model of the camera, to draw on a frame, and a key
-    naming them so that viewers of the same frame and overlay share one JPEG."""
+    """The frame the models analysed last, the drawing of every model's newest detections
+    on it, and a key naming them so that viewers of the same overlay share one JPEG.
+
+    Boxes are drawn on the analysed frame, not the newest one: at a few analytics frames
+    per second, boxes drawn on a later frame would trail everything that moves."""
     if not enabled:
-        return None, None
+        return None, None, None
     results = runtime.analytics.results(camera_id)
+    if not results:
+        return None, ("overlay",), None
+    frame = max((r.frame for r in results.values()), key=lambda f: f.seq)
     key = ("overlay", *sorted((name, r.seq) for name, r in results.items()))
     detections = [d for r in results.values() for d in r.detections]
-    return key, lambda image: draw_detections(image, detections)
+    return frame, key, lambda image: draw_detections(image, detections)
 
 
 def _unavailable(channel: CameraChannel, what: str) -> JSONResponse:
@@ -85,7 +91,8 @@ async def snapshot(
         frame = await _fresh_frame(channel)
         if frame is None:
             return _unavailable(channel, "snapshot")
-        key, draw = _overlay(runtime, channel.camera_id, overlay)
+        analysed, key, draw = _overlay(runtime, channel.camera_id, overlay)
+        frame = analysed or frame
         jpeg = await run_in_threadpool(channel.jpeg.encode, frame, width, channel.options.jpeg_quality, key, draw)
     return Response(
         jpeg,
@@ -101,7 +108,7 @@ async def _mjpeg(
     # however the client goes away.
     lease = runtime.hub.acquire(channel.camera_id, "frames")
     try:
-        seq, interval, next_at = -1, (1.0 / fps if fps else 0.0), 0.0
+        seq, sent, interval, next_at = -1, -1, (1.0 / fps if fps else 0.0), 0.0
         while True:
             if interval and (wait := next_at - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
@@ -114,7 +121,12 @@ async def _mjpeg(
             next_at = time.monotonic() + interval
             quality = channel.options.jpeg_quality
             # Most viewers find the frame already encoded; only the first goes to a thread.
-            key, draw = _overlay(runtime, channel.camera_id, overlay)
+            analysed, key, draw = _overlay(runtime, channel.camera_id, overlay)
+            if analysed is not None:
+                if analysed.seq == sent:
+                    continue  # the overlay stream moves at the analytics rate
+                frame = analysed
+            sent = frame.seq
             jpeg = channel.jpeg.cached(frame, width, quality, key)
             if jpeg is None:
                 jpeg = await run_in_threadpool(channel.jpeg.encode, frame, width, quality, key, draw)
