@@ -169,3 +169,17 @@ def test_ultralytics_predict_runs_on_cpu(exported: Path) -> None:
             assert (boxes[:, 1::2] >= 0).all() and (boxes[:, 1::2] <= h).all()
             assert (scores >= 0.25).all() and ((classes >= 0) & (classes < 80)).all()
     assert sum(len(r[0]) for r in results) > 0
+
+
+@needs_ultralytics
+def test_cli_export_then_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from videohub.cli import main
+
+    assert main(["models", "export", "yolov8n", "--imgsz", "320", "--out", str(tmp_path)]) == 0
+    assert "for speed measurements only" in capsys.readouterr().out
+    (path,) = tmp_path.glob("*.onnx")
+    assert "untrained" in path.name
+    assert main(["models", "inspect", str(path)]) == 0
+    assert '"layout": "yolov8"' in capsys.readouterr().out
+    assert main(["models", "export", "yolov8n", "--imgsz", "100", "--out", str(tmp_path)]) == 2
+    assert "multiple of 32" in capsys.readouterr().err

@@ -265,11 +265,15 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
             unmatched += 1
         else:
             latencies[stream].append(now - arrived[0])
-    if not reads0:
-        raise RuntimeError(f"no result within the warm-up and the {args.seconds:g} s after it")
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
     busy1, watched1 = system_busy_s(), process_cpu_s(args.watch_pid) if args.watch_pid else None
+    # Closing the generator runs Ultralytics' own clean-up: LoadStreams' reader threads are
+    # stopped and joined before their captures are released. Left running, they decode on
+    # while the process winds down (and have crashed it).
+    results.close()
+    if not reads0:
+        raise RuntimeError(f"no result within the warm-up and the {args.seconds:g} s after it")
     reads = [b - a for a, b in zip(reads0, arrivals.reads, strict=True)] if reads0 else [0] * n
     return {
         "ok": True,

@@ -40,6 +40,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output file (default: <model>.int8.onnx beside the model)")
     p.add_argument("--conf", type=float, default=0.25, help="score threshold for the drift report")
     p.set_defaults(models_func=cmd_quantize)
+    p = sub.add_parser(
+        "export", help="build yolov8n or yolo11n from Ultralytics' definition, UNTRAINED, for speed measurements"
+    )
+    p.add_argument("arch", choices=["yolov8n", "yolo11n"])
+    p.add_argument("--out", default="models", help="folder for the .onnx file (default: models)")
+    p.add_argument("--imgsz", type=int, default=640, help="input size, a multiple of 32 (default 640)")
+    p.add_argument("--dynamic", action="store_true", help="dynamic batch and image size")
+    p.add_argument("--half", action="store_true", help="fp16 weights")
+    p.add_argument("--batch", type=int, default=1, help="static batch size (default 1)")
+    p.set_defaults(models_func=cmd_export)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,4 +126,22 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"model": str(source), "int8": str(out), **report}, indent=2))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from videohub.detect.export import UltralyticsMissing, export_model
+
+    try:
+        path = export_model(
+            args.arch, args.out, imgsz=args.imgsz, dynamic=args.dynamic, half=args.half, batch=args.batch
+        )
+    except UltralyticsMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"exported {path}")
+    print("untrained weights, rescaled so outputs carry signal: for speed measurements only, it detects nothing real")
     return 0
