@@ -154,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("ingest", help="how many H.264 streams this machine decodes in real time")
     ingest.add_arguments(p)
     p.set_defaults(func=ingest.run)
+    from videohub.bench import model as model_bench
+    from videohub.bench import pipeline as pipeline_bench
+
+    p = bench.add_parser("model", help="hub detector vs bare session.run vs Ultralytics, per batch size")
+    model_bench.add_arguments(p)
+    p.set_defaults(func=model_bench.run)
+    p = bench.add_parser("pipeline", help="N simulated cameras through the real hub, optionally vs Ultralytics")
+    pipeline_bench.add_arguments(p)
+    p.set_defaults(func=pipeline_bench.run)
     return parser
 
 

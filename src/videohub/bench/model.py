@@ -220,6 +220,16 @@ def plan_batches(requested: Sequence[int], static_batch: int | None) -> tuple[li
     return [_Plan(static_batch, "batched")], skipped
 
 
+def _sig(value: float | None, digits: int = 5) -> float | None:
+    """Rounded to significant digits: a tiny test model's 0.007 ms must not become 0.0."""
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    known = sorted(v for v in values if v is not None)
+    return round(known[len(known) // 2], 2) if known else None
+
+
 def _aggregate(blocks: list[Block], input_shape: list[int] | None) -> dict[str, Any]:
     frames = sum(b.frames for b in blocks)
     wall = sum(b.wall_s for b in blocks)
@@ -231,11 +241,11 @@ def _aggregate(blocks: list[Block], input_shape: list[int] | None) -> dict[str, 
         "calls": len(latencies),
         "frames": frames,
         "wall_s": round(wall, 4),
-        "fps": round(fps, 3) if fps else None,
-        "ms_per_frame": round(1000.0 / fps, 3) if fps else None,
+        "fps": _sig(fps),
+        "ms_per_frame": _sig(1000.0 / fps) if fps else None,
         "latency_ms": summarize_ms(latencies),  # per call, i.e. per batch
         "cpu_cores": round(cpu / wall, 3) if wall > 0 else None,
-        "rounds_fps": [round(b.frames / b.wall_s, 3) if b.wall_s > 0 else None for b in blocks],
+        "rounds_fps": [_sig(b.frames / b.wall_s) if b.wall_s > 0 else None for b in blocks],
     }
 
 
@@ -359,9 +369,11 @@ def _measure_batch(
     blocks: dict[str, list[Block]] = {m: [] for m in methods}
     ul_shape: list[int] | None = None
     ul_error: str | None = None
+    ul_stages: list[dict[str, float | None]] = []
+    ul_threads: int | None = None
 
     def block(method: str, seconds: float, min_calls: int) -> Block | None:
-        nonlocal ul_shape, ul_error
+        nonlocal ul_shape, ul_error, ul_threads
         if method in local:
             return time_calls(local[method], seconds, min_calls)
         if worker is None or ul_error is not None:
@@ -374,6 +386,8 @@ def _measure_batch(
             ul_error = str(exc)
             return None
         ul_shape = [int(v) for v in reply["input_shape"]]
+        ul_stages.append(reply.get("stage_ms_per_image") or {})
+        ul_threads = reply.get("torch_threads")
         return Block.from_json(reply)
 
     pids = [worker.proc.pid] if worker is not None else []
@@ -395,6 +409,14 @@ def _measure_batch(
     entry["detector"] = _aggregate(blocks["detector"], tensor)
     if worker is not None:
         entry["ultralytics"] = _aggregate(blocks["ultralytics"], ul_shape) if blocks["ultralytics"] else None
+        if entry["ultralytics"] is not None:
+            # Ultralytics' own per-image stage times (Results.speed), median over the timed blocks:
+            # they show where its time goes (its NMS is in `postprocess`).
+            timed = ul_stages[-len(blocks["ultralytics"]) :]
+            entry["ultralytics"]["stage_ms_per_image"] = {
+                k: _median([t.get(k) for t in timed]) for k in ("preprocess", "inference", "postprocess")
+            }
+            entry["ultralytics"]["torch_threads"] = ul_threads
         if ul_error is not None:
             entry["ultralytics_error"] = ul_error
     else:
@@ -440,9 +462,10 @@ def format_table(result: dict[str, Any]) -> str:
     ]
     if ul["status"] == "ok" and ul.get("versions"):
         v = ul["versions"]
+        nms = {True: "", False: "; torchvision's compiled ops do not load: NMS in plain torch"}
         lines.append(
             f"Ultralytics {v['ultralytics']}, torch {v['torch']}, onnxruntime {v['onnxruntime']} "
-            "(its defaults: all cores, spinning on)"
+            f"(its defaults: all cores, spinning on{nms.get(v.get('torchvision_compiled_ops'), '')})"
         )
     else:
         lines.append(f"Ultralytics: {ul['status']}" + (f" ({ul['detail']})" if ul.get("detail") else ""))
@@ -485,6 +508,13 @@ def format_table(result: dict[str, Any]) -> str:
         "frames (a child process). p50/p99: per call, i.e. per batch. cores: CPU time / wall time of the",
         f"process doing it. b/a, b/c: frames/s ratios; the goal is b/a >= {GOAL_DETECTOR_OVER_BARE:g}.",
     ]
+    stages = [
+        f"batch {r['batch']}: " + "/".join(fmt(v) for v in r["ultralytics"]["stage_ms_per_image"].values())
+        for r in result["results"]
+        if r.get("ultralytics") and r["ultralytics"].get("stage_ms_per_image")
+    ]
+    if stages:
+        lines.append("Ultralytics' own ms per image, pre/inference/post: " + ", ".join(stages))
     if any(r["mode"] == "frame_by_frame" for r in result["results"]):
         lines.append("* a batch-1 model: the batch runs frame by frame (what the hub does with it).")
     for r in result["results"]:

@@ -49,12 +49,13 @@ from videohub.bench.common import (
     finish_machine_info,
     fmt,
     machine_info,
+    parse_hw,
     parse_resolution,
     ratio,
     summarize_ms,
     worker_env,
 )
-from videohub.config import ConfigError, parse_config
+from videohub.config import Config, ConfigError, parse_config
 from videohub.detect.base import ModelError
 from videohub.detect.engine import DetectionEngine
 from videohub.detect.onnx_yolo import inspect_model
@@ -81,7 +82,9 @@ class Params:
     max_batch: int = 8
     max_wait: float = 0.01
     threads: int | None = None
-    imgsz: int | None = None  # for dynamic-size models (the hub's config takes a square size)
+    # Input size for dynamic-size models: N or HxW. The hub's config (ModelConfig.imgsz) takes a
+    # square size today; HxW is passed on as [h, w] and the config says if it refuses it.
+    imgsz: str | None = None
     resolution: str = "720p"
     camera_fps: int = 25
     camera_source: str = "clip"  # clip: pre-encoded pattern looped; live: PatternFeed encoding live
@@ -123,6 +126,8 @@ class Params:
         if self.compare not in ("none", "ultralytics"):
             raise ValueError("--compare must be ultralytics or none")
         parse_resolution(self.resolution)
+        if self.imgsz is not None:
+            parse_hw(self.imgsz)
 
 
 # --------------------------------------------------------------------------- the hub
@@ -192,7 +197,7 @@ class _LatencyPoller(threading.Thread):
         return [done - ts for ts, done in self.results[cam] if start <= done < end]
 
 
-def hub_config(params: Params, urls: list[str], workdir: Path) -> Any:
+def hub_config(params: Params, urls: list[str], workdir: Path) -> Config:
     model: dict[str, Any] = {
         "kind": "onnx",
         "path": str(Path(params.model).resolve()),
@@ -202,7 +207,8 @@ def hub_config(params: Params, urls: list[str], workdir: Path) -> Any:
     if params.threads is not None:
         model["threads"] = params.threads
     if params.imgsz is not None:
-        model["imgsz"] = params.imgsz
+        h, w = parse_hw(params.imgsz)
+        model["imgsz"] = h if h == w else [h, w]
     fps = params.fps or SAMPLER_MAX_FPS
     data = {
         "server": {"host": "127.0.0.1", "port": 0, "rtsp_port": None},
@@ -369,7 +375,8 @@ def run_ultralytics(
     say(f"Ultralytics: streaming predict on {len(urls)} cameras ({python}) ...")
     log_path = workdir / "ultralytics.log"
     # OpenCV's FFmpeg reader takes RTSP over UDP unless told; the hub pulls over TCP.
-    env = worker_env({"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;tcp"})
+    # PYTHONFAULTHANDLER: a crash in native code (OpenCV, torch) leaves a traceback in the log.
+    env = worker_env({"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;tcp", "PYTHONFAULTHANDLER": "1"})
     timeout = params.warmup_s + params.seconds + params.start_timeout_s + 120
     with log_path.open("w") as log:
         try:
@@ -382,7 +389,7 @@ def run_ultralytics(
     except ValueError:
         raw = {}
     if not raw.get("ok"):
-        tail = log_path.read_text(errors="replace").strip()[-400:]
+        tail = log_path.read_text(errors="replace").strip()[-1500:]
         return {"status": "error", "detail": str(raw.get("error") or f"exit {done.returncode}: {tail}")}
     return _ultralytics_figures(raw, server.paths)
 
@@ -431,6 +438,7 @@ def _ultralytics_figures(raw: dict[str, Any], cameras: list[str]) -> dict[str, A
         "batch_sizes": {str(raw["batch_size"]): raw["batches"]},
         "mean_batch": raw["batch_size"],
         "unmatched_results": raw["unmatched"],
+        "stage_ms_per_image": raw.get("stage_ms_per_image"),
         "cpu_cores": round(cpu / window, 3),
         "camera_server_cores": None if watched is None else round(watched / window, 3),
         "other_load_cores": _round(other),
@@ -447,12 +455,14 @@ def measure(params: Params, workdir: Path | None = None, log: Log | None = None)
     say: Log = log or (lambda _msg: None)
     machine = machine_info()
     started = time.perf_counter()
-    model = inspect_model(params.model, imgsz=params.imgsz)
+    model = inspect_model(params.model, imgsz=parse_hw(params.imgsz) if params.imgsz else None)
     input_hw = (int(model["input_size"][0]), int(model["input_size"][1]))
     where = find_ultralytics_python(params.ultralytics_python, enabled=params.compare == "ultralytics")
     if params.compare == "ultralytics" and where.python is None:
         raise ValueError(f"--compare ultralytics: Ultralytics {where.status} ({where.detail})")
     width, height = parse_resolution(params.resolution)
+    # The hub's config, checked now with stand-in URLs: a setting it refuses fails before any set-up.
+    hub_config(params, [f"rtsp://127.0.0.1:1/{camera_name(i)}" for i in range(params.cameras)], Path("."))
     result: dict[str, Any] = {
         "benchmark": "pipeline",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -563,6 +573,9 @@ def format_table(result: dict[str, Any]) -> str:
         lines += [
             f"Ultralytics {ul['versions']['ultralytics']} streaming predict (LoadStreams, batch of every camera's "
             f"newest frame), input {ul['input_hw']}; latency stamped when OpenCV's grab() returns",
+            "Ultralytics' own ms per image, pre/inference/post: "
+            + "/".join(fmt(v) for v in (ul.get("stage_ms_per_image") or {}).values())
+            + ("" if ul["versions"].get("torchvision_compiled_ops") is not False else " (NMS in plain torch)"),
             f"hub / Ultralytics: frames/s {fmt(c.get('fps_hub_over_ultralytics'), '.2f')}, latency p50 "
             f"{fmt(c.get('latency_p50_hub_over_ultralytics'), '.2f')}, p99 "
             f"{fmt(c.get('latency_p99_hub_over_ultralytics'), '.2f')}; goals: frames/s >= Ultralytics "
@@ -600,7 +613,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch", type=int, help=f"frames per model run at most (default {d.max_batch})")
     parser.add_argument("--max-wait", type=float, help=f"seconds to wait for a batch to fill (default {d.max_wait:g})")
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: onnxruntime's)")
-    parser.add_argument("--imgsz", type=int, help="input size of a dynamic-size model (default: its metadata)")
+    parser.add_argument(
+        "--imgsz", help="input size of a dynamic-size model, N or HxW (default: its metadata); also Ultralytics'"
+    )
     parser.add_argument("--resolution", help=f"camera picture: 720p, 1080p or WxH (default {d.resolution})")
     parser.add_argument("--camera-fps", type=int, help=f"camera frame rate (default {d.camera_fps})")
     parser.add_argument(

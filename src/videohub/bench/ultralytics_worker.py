@@ -53,14 +53,37 @@ def _versions() -> dict[str, Any]:
     import torch
     import ultralytics
 
-    return {
+    info: dict[str, Any] = {
         "python": sys.version.split()[0],
         "executable": sys.executable,
         "ultralytics": ultralytics.__version__,
         "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads(),  # Ultralytics may change it while predicting
         "onnxruntime": onnxruntime.__version__,
+        "torchvision": None,
+        "torchvision_compiled_ops": None,
     }
+    try:
+        import torchvision
+        from torchvision.extension import _has_ops
+
+        info["torchvision"] = torchvision.__version__
+        # Without its compiled ops (a CUDA torchvision beside a CPU torch), NMS runs in plain
+        # torch (see videohub.detect.export.prepare_ultralytics): slower, and it shows in
+        # Ultralytics' postprocess time.
+        info["torchvision_compiled_ops"] = bool(_has_ops())
+    except Exception:  # torchvision absent or changed: the figure is only informative
+        pass
+    return info
+
+
+def _stage_ms(speeds: list[dict[str, float]]) -> dict[str, float | None]:
+    """Median per-image milliseconds of Ultralytics' own stage timings (Results.speed)."""
+    out: dict[str, float | None] = {}
+    for stage in ("preprocess", "inference", "postprocess"):
+        values = sorted(float(s[stage]) for s in speeds if s.get(stage) is not None)
+        out[stage] = round(values[len(values) // 2], 2) if values else None
+    return out
 
 
 def _yolo(model: str) -> Any:
@@ -80,6 +103,7 @@ class _Predictor:
     calls it (boxes brought back to numpy, as a caller would), with imgsz as (h, w)."""
 
     def __init__(self, req: dict[str, Any]) -> None:
+        self.speeds: list[dict[str, float]] = []
         self.model = _yolo(str(req["model"]))
         self.frames: np.ndarray = np.load(str(req["frames"]))
         self.imgsz = [int(v) for v in req["imgsz"]]
@@ -98,6 +122,8 @@ class _Predictor:
         )
         for r in results:
             r.boxes.xyxy.cpu().numpy(), r.boxes.conf.cpu().numpy(), r.boxes.cls.cpu().numpy()
+        if results:
+            self.speeds.append(dict(results[0].speed))
         return len(results)
 
     def batch(self, i: int, size: int, offset: int) -> list[np.ndarray]:
@@ -111,10 +137,18 @@ class _Predictor:
 
     def run(self, req: dict[str, Any]) -> dict[str, Any]:
         size, offset = int(req["batch"]), int(req.get("offset", 0))
+        self.speeds = []
         block = time_calls(
             lambda i: self.predict(self.batch(i, size, offset)), float(req["seconds"]), int(req["min_calls"])
         )
-        return {**block.to_json(), "input_shape": self.input_shape(size)}
+        import torch
+
+        return {
+            **block.to_json(),
+            "input_shape": self.input_shape(size),
+            "stage_ms_per_image": _stage_ms(self.speeds),
+            "torch_threads": torch.get_num_threads(),
+        }
 
 
 def serve_predict(inp: IO[str], out: IO[str]) -> int:
@@ -177,6 +211,39 @@ class _Arrivals:
         return self._at.get(id(image))
 
 
+class _TimedCapture:
+    """Wraps a cv2.VideoCapture and stamps the frames it returns; everything else is passed on.
+
+    A wrapper, not a subclass: a Python subclass of OpenCV's capture type crashed the
+    interpreter when the garbage collector freed it."""
+
+    def __init__(self, capture: Any, arrivals: _Arrivals) -> None:
+        self._capture = capture
+        self._arrivals = arrivals
+        self._stream = arrivals.next_index()
+        self._grabbed_at = time.time()
+
+    def grab(self) -> bool:
+        ok = bool(self._capture.grab())
+        self._grabbed_at = time.time()
+        return ok
+
+    def retrieve(self, *args: Any, **kwargs: Any) -> Any:
+        ok, image = self._capture.retrieve(*args, **kwargs)
+        if ok:
+            self._arrivals.stamp(image, self._grabbed_at, self._stream)
+        return ok, image
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        ok, image = self._capture.read(*args, **kwargs)
+        if ok:
+            self._arrivals.stamp(image, time.time(), self._stream)
+        return ok, image
+
+    def __getattr__(self, name: str) -> Any:  # isOpened, get, open, release, ...
+        return getattr(self._capture, name)
+
+
 def _install_timed_capture(arrivals: _Arrivals) -> None:
     """Makes every cv2.VideoCapture opened from now on in this process stamp its frames.
 
@@ -184,32 +251,12 @@ def _install_timed_capture(arrivals: _Arrivals) -> None:
     calls grab() then retrieve() (read() for the first frame); their behaviour is unchanged."""
     import cv2
 
-    base: Any = cv2.VideoCapture
+    original = cv2.VideoCapture
 
-    class TimedCapture(base):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._stream = arrivals.next_index()
-            self._grabbed_at = time.time()
+    def open_capture(*args: Any, **kwargs: Any) -> _TimedCapture:
+        return _TimedCapture(original(*args, **kwargs), arrivals)
 
-        def grab(self) -> bool:
-            ok = bool(super().grab())
-            self._grabbed_at = time.time()
-            return ok
-
-        def retrieve(self, *args: Any, **kwargs: Any) -> Any:
-            ok, image = super().retrieve(*args, **kwargs)
-            if ok:
-                arrivals.stamp(image, self._grabbed_at, self._stream)
-            return ok, image
-
-        def read(self, *args: Any, **kwargs: Any) -> Any:
-            ok, image = super().read(*args, **kwargs)
-            if ok:
-                arrivals.stamp(image, time.time(), self._stream)
-            return ok, image
-
-    setattr(cv2, "VideoCapture", TimedCapture)  # noqa: B010 - replacing a class attribute of the module
+    setattr(cv2, "VideoCapture", open_capture)  # noqa: B010 - replacing a class attribute of the module
 
 
 def run_stream(args: argparse.Namespace) -> dict[str, Any]:
@@ -230,6 +277,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         verbose=False,
     )
     latencies: list[list[float]] = [[] for _ in range(n)]
+    speeds: list[dict[str, float]] = []
     processed = [0] * n
     unmatched = 0
     batches = 0
@@ -259,6 +307,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         stream = k % n  # every iteration yields one result per stream, in the streams' order
         if stream == 0:
             batches += 1
+            speeds.append(dict(r.speed))
         processed[stream] += 1
         arrived = arrivals.get(r.orig_img)
         if arrived is None:
@@ -293,6 +342,7 @@ def run_stream(args: argparse.Namespace) -> dict[str, Any]:
         "frames_read": reads,
         "latencies_s": latencies,
         "unmatched": unmatched,
+        "stage_ms_per_image": _stage_ms(speeds),
     }
 
 
