@@ -197,12 +197,28 @@ class ModelConfig(StrictModel):
     )
     threads: int | None = Field(None, ge=1, le=256, description="onnxruntime intra-op threads; default: all cores.")
     names: list[str] | None = Field(None, description="Class names, for models whose metadata has none.")
-    imgsz: int | None = Field(None, ge=32, le=4096, description="Input size, for models whose metadata has none.")
+    imgsz: int | tuple[int, int] | None = Field(
+        None, description="Input size (n or [height, width]) for models with a dynamic input size."
+    )
     conf: float = Field(0.25, ge=0, le=1, description="Default minimum score.")
     iou: float = Field(0.45, gt=0, le=1, description="IoU threshold of non-maximum suppression.")
     max_det: int = Field(300, ge=1, le=10000, description="Most detections kept per frame.")
-    max_batch: int = Field(8, ge=1, le=256, description="Most frames (of different cameras) run in one batch.")
+    max_batch: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="Most frames (of different cameras) run in one batch. Default: 1 on the CPU, where batching "
+        "adds latency and no throughput, 8 on a GPU.",
+    )
     max_wait: float = Field(0.01, ge=0, le=1, description="Seconds to wait for a batch to fill.")
+
+    @field_validator("imgsz")
+    @classmethod
+    def _imgsz(cls, v: int | tuple[int, int] | None) -> int | tuple[int, int] | None:
+        sizes = (v,) if isinstance(v, int) else v or ()
+        if any(not 32 <= s <= 4096 for s in sizes):
+            raise ValueError("imgsz must be 32-4096 (a number, or [height, width])")
+        return v
 
     @model_validator(mode="after")
     def _path_for_onnx(self) -> ModelConfig:

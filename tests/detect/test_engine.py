@@ -99,3 +99,21 @@ def test_a_failing_model_is_counted_and_the_engine_goes_on():
         assert done.wait(5)
     finally:
         engine.stop()
+
+
+def test_a_replaced_frame_keeps_its_camera_place_in_the_queue():
+    detector = RecordingDetector()
+    detector.release.clear()  # busy with camera "x"
+    engine = DetectionEngine("m", detector, max_batch=1, max_wait=0)
+    order: list[str] = []
+    try:
+        engine.submit("x", frame("x", 1), lambda f, d: order.append("x"))
+        wait_for(lambda: engine.queue_wait.percentile(50) is not None, what="x taken")
+        engine.submit("a", frame("a", 1), lambda f, d: order.append("a"))
+        engine.submit("b", frame("b", 1), lambda f, d: order.append("b"))
+        engine.submit("a", frame("a", 2), lambda f, d: order.append("a"))  # a newer frame of a busy camera
+        detector.release.set()
+        wait_for(lambda: len(order) == 3, what="three results")
+        assert order == ["x", "a", "b"]  # a was not sent behind b for having a newer frame
+    finally:
+        engine.stop()

@@ -85,10 +85,12 @@ class DetectionEngine:
         with self._cond:
             stats = self.cameras.setdefault(camera_id, CameraStats())
             stats.submitted += 1
-            if camera_id in self._pending:
+            old = self._pending.get(camera_id)
+            if old is not None:
                 stats.dropped += 1
-                del self._pending[camera_id]  # re-queued at the back: its place is its new frame's
-            self._pending[camera_id] = _Job(frame, on_result, conf, time.monotonic())
+            # Assigning to a waiting camera keeps its place in the queue: moving it to the back
+            # would starve a camera whose frames arrive while it waits, i.e. the busiest ones.
+            self._pending[camera_id] = _Job(frame, on_result, conf, old.queued_at if old else time.monotonic())
             self._cond.notify()
 
     def _take_batch(self) -> list[tuple[str, _Job]]:
