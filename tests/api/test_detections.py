@@ -106,3 +106,30 @@ def test_live_cameras_share_one_onnx_engine_in_batches(cameras, live_hub, tmp_pa
     models = {m["name"]: m for m in hub.http.get("/api/v1/models").json()}
     assert models["colour"]["layout"] == "yolov8" and models["colour"]["classes"] == ["red", "green", "blue"]
     assert models["colour"]["provider"] == "CPUExecutionProvider"
+
+
+def test_motion_gate_skips_the_model_on_a_still_camera_only(cameras, live_hub, tmp_path):
+    from tests.simulate.conftest import make_clip
+    from videohub.simulate.file import FileFeed
+
+    still = make_clip(tmp_path / "still.mp4", "libx264", frames=1)  # one picture, looped: nothing moves
+    cameras.feeds["still"] = FileFeed(still, name="still")
+    cameras.add("moving")
+    detect = {"models": ["motion"], "fps": 10, "motion_gate": True}
+    hub = live_hub(
+        [
+            {"id": "still", "stream_url": cameras.url("still"), "detect": detect},
+            {"id": "moving", "stream_url": cameras.url("moving"), "detect": detect},
+        ],
+        models={"motion": {"kind": "motion"}},
+    )
+
+    def analytics(camera: str) -> dict:
+        return hub.http.get(f"/api/v1/cameras/{camera}/status").json()["analytics"]
+
+    wait_for(lambda: analytics("still")["sampled"] >= 15 and analytics("moving")["sampled"] >= 15, what="samples")
+    still_stats, moving_stats = analytics("still"), analytics("moving")
+    # The still camera's frames stop at the gate (its first frame passes: nothing to compare with).
+    assert still_stats["motion_gated"] >= still_stats["sampled"] - 2
+    assert moving_stats["motion_gated"] <= moving_stats["sampled"] // 5
+    assert moving_stats["models"][0]["processed"] > 5

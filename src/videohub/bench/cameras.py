@@ -36,7 +36,8 @@ from videohub.rtsp.feed import AccessUnit
 from videohub.rtsp.server import RtspServer
 from videohub.simulate.base import FeedSubscription, SimulatedFeed
 from videohub.simulate.file import FileFeed
-from videohub.simulate.pattern import PatternFeed, PatternRenderer
+from videohub.simulate.pattern import PatternFeed
+from videohub.simulate.scene import SceneRenderer
 
 SOURCES = ("clip", "live")
 
@@ -45,9 +46,10 @@ def camera_name(i: int) -> str:
     return f"cam{i + 1:02d}"
 
 
-def make_pattern_clip(path: Path, width: int, height: int, fps: int, seconds: float) -> Path:
-    """PatternFeed's picture, encoded as PatternFeed's H264Encoder does, into an MP4 `FileFeed` can loop."""
-    renderer = PatternRenderer(width, height, "bench")
+def make_camera_clip(path: Path, width: int, height: int, fps: int, seconds: float) -> Path:
+    """The demo's city scene (walkers, a burning window: what a street camera sees, unlike the
+    test pattern), encoded as PatternFeed's H264Encoder does, into an MP4 `FileFeed` can loop."""
+    renderer = SceneRenderer(width, height, "bench")
     frames = max(fps, round(seconds * fps))
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)

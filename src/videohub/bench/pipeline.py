@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from videohub.bench import ingest
-from videohub.bench.cameras import SOURCES, CameraServerProcess, camera_name, make_pattern_clip
+from videohub.bench.cameras import SOURCES, CameraServerProcess, camera_name, make_camera_clip
 from videohub.bench.common import (
     CpuSample,
     cpu_between,
@@ -79,7 +79,7 @@ class Params:
     seconds: float = 30.0  # measured window
     warmup_s: float = 5.0  # after every camera has had its first result
     fps: float | None = None  # analytics fps per camera; None: as fast as the model allows
-    max_batch: int = 8
+    max_batch: int | None = None  # None: the hub's own default (1 on the CPU, 8 on a GPU)
     max_wait: float = 0.01
     threads: int | None = None
     # Input size for dynamic-size models: N or HxW. The hub's config (ModelConfig.imgsz) takes a
@@ -488,8 +488,8 @@ def measure(params: Params, workdir: Path | None = None, log: Log | None = None)
         tmp = Path(tmp_name)
         clip: Path | None = None
         if params.camera_source == "clip":
-            say(f"encoding a {params.clip_seconds:g} s {width}x{height} pattern clip ...")
-            clip = make_pattern_clip(tmp / "pattern.mp4", width, height, params.camera_fps, params.clip_seconds)
+            say(f"encoding a {params.clip_seconds:g} s {width}x{height} scene clip ...")
+            clip = make_camera_clip(tmp / "scene.mp4", width, height, params.camera_fps, params.clip_seconds)
         server = CameraServerProcess(
             params.cameras, width, height, params.camera_fps, clip, tmp / "cameras.log", env=worker_env()
         )
@@ -538,7 +538,7 @@ def format_table(result: dict[str, Any]) -> str:
         f"(input {model['input_size'][0]}x{model['input_size'][1]}, "
         f"{'dynamic batch' if model['dynamic_batch'] else 'batch ' + str(model['batch'])})",
         f"{m['cpu_model']}, {m['usable_cores']} usable cores; onnxruntime {m['onnxruntime']}; "
-        f"analytics fps {p['analytics_fps']}, max batch {p['max_batch']}, max wait {p['max_wait']:g} s, "
+        f"analytics fps {p['analytics_fps']}, max batch {p['max_batch'] or 'auto'}, max wait {p['max_wait']:g} s, "
         f"threads {p['threads'] or 'default'}",
         "",
     ]
@@ -610,7 +610,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--warmup", type=float, dest="warmup_s", help=f"seconds after the first results (default {d.warmup_s:g})"
     )
     parser.add_argument("--fps", type=float, help="analytics fps per camera (default: as fast as the model allows)")
-    parser.add_argument("--max-batch", type=int, help=f"frames per model run at most (default {d.max_batch})")
+    parser.add_argument(
+        "--max-batch", type=int, help="frames per model run at most (default: the hub's, 1 on the CPU, 8 on a GPU)"
+    )
     parser.add_argument("--max-wait", type=float, help=f"seconds to wait for a batch to fill (default {d.max_wait:g})")
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: onnxruntime's)")
     parser.add_argument(
