@@ -259,7 +259,9 @@ def run_hub(params: Params, server: CameraServerProcess, workdir: Path, say: Log
     finally:
         poller.stop()
         runtime.stop()
-    return _hub_figures(before, after, poller, cameras, server.pid, recent_inference, recent_wait, last_error)
+    figures = _hub_figures(before, after, poller, cameras, server.pid, recent_inference, recent_wait, last_error)
+    figures["max_batch"] = engine.max_batch  # the engine's, after the hub's CPU/GPU default
+    return figures
 
 
 def _hub_figures(
