@@ -9,13 +9,14 @@ which imports this same `videohub` package through PYTHONPATH (see `worker_env`)
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import math
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,23 @@ def find_ultralytics_python(explicit: str | None, enabled: bool = True) -> Ultra
     if missing:
         return UltralyticsPython(None, NOT_INSTALLED, f"{candidate} lacks {missing.replace(',', ', ')}")
     return UltralyticsPython(candidate, "ok", candidate)
+
+
+def report(result: dict[str, Any], table: str, out: str | Path) -> int:
+    """Prints a benchmark's table, writes its JSON and says where: the end of every `run`."""
+    print(table)
+    ingest.write_result(result, Path(out))
+    print(f"\nwrote {out} ({result['elapsed_s']:.0f} s)")
+    return 0
+
+
+def script_main(
+    doc: str | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """`python -m videohub.bench.X` and `benchmarks/X.py`: the same options as `videohub bench X`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -695,18 +695,17 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Imported here: videohub.bench.common imports this module.
+    from videohub.bench.common import report
+
     result = measure(params, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    print(format_table(result))
-    out = Path(args.out)
-    write_result(result, out)
-    print(f"\nwrote {out} ({result['elapsed_s']:.0f} s)")
-    return 0
+    return report(result, format_table(result), args.out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    from videohub.bench.common import script_main
+
+    return script_main(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ from videohub.bench.common import (
     parse_int_list,
     parse_resolution,
     ratio,
+    report,
+    script_main,
     summarize_ms,
     worker_env,
 )
@@ -488,8 +490,7 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(f"Ultralytics: {ul['status']}" + (f" ({ul['detail']})" if ul.get("detail") else ""))
     src = result["source"]
     lines += [
-        f"frames: {src['frames']} decoded {src['width']}x{src['height']} frames of the {src['clip']}; "
-        f"{p['timing']}",
+        f"frames: {src['frames']} decoded {src['width']}x{src['height']} frames of the {src['clip']}; {p['timing']}",
         "",
     ]
     header = (
@@ -610,17 +611,11 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_table(result))
-    out = Path(args.out)
-    ingest.write_result(result, out)
-    print(f"\nwrote {out} ({result['elapsed_s']:.0f} s)")
-    return 0
+    return report(result, format_table(result), args.out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return script_main(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from videohub.bench import ingest
 from videohub.bench.cameras import SOURCES, CameraServerProcess, camera_name, make_camera_clip
 from videohub.bench.common import (
     CpuSample,
@@ -52,6 +51,8 @@ from videohub.bench.common import (
     parse_hw,
     parse_resolution,
     ratio,
+    report,
+    script_main,
     summarize_ms,
     worker_env,
 )
@@ -665,17 +666,11 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ConfigError, ModelError, StartupError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_table(result))
-    out = Path(args.out)
-    ingest.write_result(result, out)
-    print(f"\nwrote {out} ({result['elapsed_s']:.0f} s)")
-    return 0
+    return report(result, format_table(result), args.out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return script_main(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":
