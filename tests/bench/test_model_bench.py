@@ -3,15 +3,14 @@ and self-consistent. Speed itself is never asserted; that is what the benchmark'
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.bench.conftest import run_quick
 from tests.detect.models import colour_model
 from videohub.bench import model as bench
 
@@ -19,10 +18,7 @@ HW = (64, 64)  # colour_model's input
 
 
 def _run(out: Path, *extra: str) -> tuple[int, dict[str, Any] | None]:
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    rc = bench.run(parser.parse_args(["--quick", "--out", str(out), *extra]))
-    return rc, json.loads(out.read_text()) if out.exists() else None
+    return run_quick(bench, out, *extra)
 
 
 @pytest.fixture(scope="module")

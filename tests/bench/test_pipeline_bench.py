@@ -4,10 +4,8 @@ never asserted here."""
 
 from __future__ import annotations
 
-import argparse
 import gc
 import importlib.util
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,16 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.bench.conftest import run_quick
 from tests.detect.models import colour_model
 from videohub.bench import pipeline as bench
 from videohub.bench.ultralytics_worker import _Arrivals
 
 
 def _run(out: Path, *extra: str) -> tuple[int, dict[str, Any] | None]:
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    rc = bench.run(parser.parse_args(["--quick", "--out", str(out), *extra]))
-    return rc, json.loads(out.read_text()) if out.exists() else None
+    return run_quick(bench, out, *extra)
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,8 @@ import numpy as np
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
 
+from videohub.bench.timing import system_busy_s
+
 FPS = 25
 GOP = 50  # 2 s at 25 fps: the usual IP-camera default
 DEFAULT_OUT = Path("benchmarks/results/ingest.json")
@@ -311,17 +313,6 @@ def measure_single(clip: Clip, mode: Mode, repeats: int, cores: int) -> dict[str
 # --------------------------------------------------------------------------- paced runs
 
 
-def _system_busy_s() -> float | None:
-    """CPU seconds the whole machine has spent busy (all processes), from /proc/stat."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 class _PacedStream(threading.Thread):
     """One camera: its packets become due at 25 fps from `start`; it decodes each as soon
     as it is due (or at once when behind) until `end`, and records how far behind it is."""
@@ -415,9 +406,9 @@ def probe_paced(clip: Clip, mode: Mode, n: int, run_seconds: float, tolerance_s:
     t0, end = clock
     # CPU is sampled only while every stream is running.
     time.sleep(max(0.0, t0 + stagger - time.perf_counter()))
-    cpu0, sys0, w0 = time.process_time(), _system_busy_s(), time.perf_counter()
+    cpu0, sys0, w0 = time.process_time(), system_busy_s(), time.perf_counter()
     time.sleep(max(0.0, end - time.perf_counter()))
-    cpu1, sys1, w1 = time.process_time(), _system_busy_s(), time.perf_counter()
+    cpu1, sys1, w1 = time.process_time(), system_busy_s(), time.perf_counter()
     for s in streams:
         s.join()
     errors = [s.error for s in streams if s.error is not None]
