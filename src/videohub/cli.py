@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("pipeline", help="N simulated cameras through the real hub, optionally vs Ultralytics")
     pipeline_bench.add_arguments(p)
     p.set_defaults(func=pipeline_bench.run)
+    from videohub.bench import motion as motion_bench
+
+    p = bench.add_parser("motion", help="motion gate on mostly-still scenes: model runs saved, objects missed")
+    motion_bench.add_arguments(p)
+    p.set_defaults(func=motion_bench.run)
     return parser
 
 

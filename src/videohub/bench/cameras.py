@@ -26,11 +26,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import av
+import numpy as np
 
 from videohub.rtsp.feed import AccessUnit
 from videohub.rtsp.server import RtspServer
@@ -51,6 +52,13 @@ def make_camera_clip(path: Path, width: int, height: int, fps: int, seconds: flo
     test pattern), encoded as PatternFeed's H264Encoder does, into an MP4 `FileFeed` can loop."""
     renderer = SceneRenderer(width, height, "bench")
     frames = max(fps, round(seconds * fps))
+    # A synthetic clock: the clip loops.
+    return encode_clip(path, (renderer.render(i, fps, i / fps) for i in range(frames)), width, height, fps)
+
+
+def encode_clip(path: Path, images: Iterable[np.ndarray], width: int, height: int, fps: int) -> Path:
+    """BGR images encoded as PatternFeed's H264Encoder does (libx264 ultrafast, zerolatency,
+    a key frame a second, no B-frames) into an MP4."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -62,8 +70,7 @@ def make_camera_clip(path: Path, width: int, height: int, fps: int, seconds: flo
             "tune": "zerolatency",
             "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0",
         }
-        for i in range(frames):
-            image = renderer.render(i, fps, i / fps)  # a synthetic clock: the clip loops
+        for image in images:
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 out.mux(packet)
         for packet in stream.encode():

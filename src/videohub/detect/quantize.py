@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from videohub.detect.base import Detection, ModelError
+from videohub.detect.base import Detection, ModelError, box_iou
 from videohub.detect.letterbox import BatchLetterboxer
 from videohub.detect.onnx_yolo import OnnxYoloDetector
 
@@ -127,14 +127,6 @@ def quantize_model(
     return output_path
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def drift(reference: list[list[Detection]], other: list[list[Detection]], min_iou: float = 0.5) -> dict[str, Any]:
     """How far `other`'s detections move from `reference`'s on the same frames: greedy
     same-class matching by IoU; the IoU and score change of matched boxes; misses; extras."""
@@ -147,7 +139,7 @@ def drift(reference: list[list[Detection]], other: list[list[Detection]], min_io
         for r in sorted(ref, key=lambda d: -d.score):
             best, best_iou = None, min_iou
             for g in unused:
-                if g.class_id == r.class_id and (v := _iou(r.box, g.box)) >= best_iou:
+                if g.class_id == r.class_id and (v := box_iou(r.box, g.box)) >= best_iou:
                     best, best_iou = g, v
             if best is None:
                 missed += 1

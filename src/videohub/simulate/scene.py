@@ -154,11 +154,18 @@ class SceneRenderer:
     """Draws the frames of a city scene camera (see the module docstring).
 
     `render(index, fps, wall_time)` matches `PatternRenderer`; `people(index, fps)` and
-    `flame_box` give where the walkers and the flame are, for tests and demos.
+    `flame_box` give where the walkers and the flame are, for tests and demos. With
+    `fire=False` the window stays dark (a still scene, for the motion-gate benchmark).
     """
 
     def __init__(
-        self, width: int, height: int, name: str, seed: int = 0, walkers: tuple[Walker, ...] = DEFAULT_WALKERS
+        self,
+        width: int,
+        height: int,
+        name: str,
+        seed: int = 0,
+        walkers: tuple[Walker, ...] = DEFAULT_WALKERS,
+        fire: bool = True,
     ) -> None:
         if width < 16 or height < 16:
             raise ValueError(f"scene size must be at least 16x16, got {width}x{height}")
@@ -167,6 +174,7 @@ class SceneRenderer:
         self.name = name
         self.seed = seed
         self.walkers = walkers
+        self.fire = fire
         self._scale = height / 720.0
         # The fire: flames out of a window high up in the right corner, above the walkers'
         # heads and wider than tall, so nothing there looks like an upright person to HOG.
@@ -269,7 +277,8 @@ class SceneRenderer:
         for i in range(len(self.walkers)):
             sprite, left, top = self._placement(index, fps, i)
             self._paste(img, sprite, left, top)
-        self._draw_fire(img, index)
+        if self.fire:
+            self._draw_fire(img, index)
         self._draw_text(img, wall_time)
         return img
 
