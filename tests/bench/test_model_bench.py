@@ -150,3 +150,11 @@ def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
     onnx = colour_model(tmp_path / "ok.onnx")
     rc, data = _run(tmp_path / "z.json", "--model", str(onnx), "--batches", "0,2")
     assert rc == 2 and data is None
+
+
+@pytest.mark.parametrize("source", sorted(bench.FRAME_SOURCES))
+def test_every_frame_source_decodes_to_distinct_frames(source: str, tmp_path: Path) -> None:
+    frames, info = bench.decoded_frames(3, "320x240", tmp_path, source)
+    assert info == {"width": 320, "height": 240, "frames": 3, "clip": bench.FRAME_SOURCES[source]}
+    assert all(f.shape == (240, 320, 3) for f in frames)
+    assert not (frames[0] == frames[2]).all()  # moving pictures, not one still
