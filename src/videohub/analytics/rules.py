@@ -163,9 +163,9 @@ class CameraRules:
         inc = state.incident
         if inc is not None:
             if held:
-                inc.last_seen, inc.lost_since = ts, None
-                if obs.holds:  # keep the evidence of a frame that shows it, not of a gap frame
-                    inc.last = obs
+                inc.lost_since = None
+                if obs.holds:  # evidence and last sighting from frames that show it, not from gaps
+                    inc.last, inc.last_seen = obs, ts
                 if ts - inc.last_update >= state.spec.update_interval:
                     inc.last_update = ts
                     return self._step(state, "update", ts, inc.last)
