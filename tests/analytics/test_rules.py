@@ -80,9 +80,7 @@ def crowd(n: int, outside: int = 0) -> list[Detection]:
 
 
 def test_crowd_needs_k_people_in_the_zone_for_t_seconds():
-    spec = rule(
-        kind="count", zone=ZONE, labels=["person"], min_count=5, persistence={"seconds": 3}, update_interval=2
-    )
+    spec = rule(kind="count", zone=ZONE, labels=["person"], min_count=5, persistence={"seconds": 3}, update_interval=2)
     assert run([spec], timeline(5, 20, lambda i, _: crowd(4, outside=3))) == []  # 7 people, 4 in the zone
     assert run([spec], timeline(5, 2.8, lambda i, _: crowd(5))) == []  # 5 people, but for 2.6 s only
     steps = run([spec], timeline(5, 10, lambda i, _: crowd(5 if i < 25 else 6)))

@@ -40,10 +40,7 @@ class Condition:
     def select(self, detections: Sequence[Detection], anchors: np.ndarray) -> list[int]:
         """Indices of the detections this rule looks at and whose anchor is in its zone."""
         keep = np.fromiter(
-            (
-                d.score >= self.spec.min_score and (self._labels is None or d.label in self._labels)
-                for d in detections
-            ),
+            (d.score >= self.spec.min_score and (self._labels is None or d.label in self._labels) for d in detections),
             dtype=bool,
             count=len(detections),
         )

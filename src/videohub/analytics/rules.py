@@ -130,9 +130,7 @@ class CameraRules:
         """Closes every open incident (the camera or its analytics went away)."""
         return self.replace_rules([])
 
-    def update(
-        self, ts: float, detections: Sequence[Detection], frame_size: tuple[int, int]
-    ) -> list[IncidentUpdate]:
+    def update(self, ts: float, detections: Sequence[Detection], frame_size: tuple[int, int]) -> list[IncidentUpdate]:
         """Takes one analysed frame (all its detections, of every model, at once):
         its time, detections in pixels and (width, height); returns the incident steps it
         caused. A frame older than the last one is ignored."""

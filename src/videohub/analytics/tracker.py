@@ -95,17 +95,18 @@ class IouTracker:
     def alive_ids(self) -> set[int]:
         return {t.id for t in self._tracks}
 
-    def _match(self, tracks: list[int], dets: list[int], detections: Sequence[Detection], threshold: float) -> list[
-        tuple[int, int]
-    ]:
+    def _match(
+        self, tracks: list[int], dets: list[int], detections: Sequence[Detection], threshold: float
+    ) -> list[tuple[int, int]]:
         if not tracks or not dets:
             return []
         pred = np.stack([self._tracks[i].predicted() for i in tracks])
         boxes = np.asarray([detections[j].box for j in dets], dtype=np.float64)
         iou = iou_matrix(pred, boxes)
-        same = np.asarray([self._tracks[i].label for i in tracks], dtype=object)[:, None] == np.asarray(
-            [detections[j].label for j in dets], dtype=object
-        )[None, :]
+        same = (
+            np.asarray([self._tracks[i].label for i in tracks], dtype=object)[:, None]
+            == np.asarray([detections[j].label for j in dets], dtype=object)[None, :]
+        )
         iou = np.where(same, iou, 0.0)
         return [(tracks[r], dets[c]) for r, c in greedy_match(iou, threshold)]
 
