@@ -3,6 +3,7 @@ incident = one open, some updates, one close. Frames are (time, detections); no 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -188,6 +189,14 @@ def test_cooldown_after_close_then_a_new_incident():
     assert run(cam, burst(10)) == []  # fire again 10 s later: inside the 20 s cooldown
     again = run(cam, burst(40))
     assert phases(again) == ["open", "close"] and again[0].incident_key != first[0].incident_key
+
+
+def test_evidence_is_plain_json():
+    spec = rule(labels=["fire"], persistence={"frames": 1, "of_frames": 1})
+    step = CameraRules("cam", [spec]).update(3.0, FIRE, SIZE)[0]
+    evidence = json.loads(json.dumps(step.evidence()))
+    assert evidence["rule"] == "r" and evidence["count"] == 1 and evidence["started_at"] == 3.0
+    assert evidence["detections"] == [{"label": "fire", "score": 0.9, "box": [45, 30, 55, 50], "track_id": 1}]
 
 
 def test_frames_out_of_order_are_ignored():

@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from videohub.analytics.conditions import Condition, Observation, make_condition
 from videohub.analytics.spec import RuleSpec
@@ -49,6 +49,21 @@ class IncidentUpdate:
     started_at: float  # frame time the condition was first seen in the run that opened it
     ts: float  # frame time of this step
     last_seen: float  # last frame time the condition held (for 'close': before the hold-off)
+
+    def evidence(self) -> dict[str, Any]:
+        """JSON-ready facts for an event's evidence (the snapshot is drawn by the caller)."""
+        return {
+            "rule": self.rule_id,
+            "incident_key": self.incident_key,
+            "phase": self.phase,
+            "count": self.count,
+            "started_at": self.started_at,
+            "last_seen": self.last_seen,
+            "detections": [
+                {"label": d.label, "score": round(d.score, 4), "box": list(d.box), "track_id": d.track_id}
+                for d in self.detections
+            ],
+        }
 
 
 @dataclass
