@@ -75,11 +75,12 @@ class IouTracker:
         self,
         iou_threshold: float = 0.3,
         low_iou_threshold: float = 0.5,
-        high_score: float = 0.25,
+        high_score: float = 0.2,
         max_missed: int = 5,
     ) -> None:
-        # high_score defaults to the models' default confidence: whatever a model reports
-        # unasked starts tracks; a camera whose detect.conf is set lower feeds the second stage.
+        # high_score is the lowest default floor of the hub's detectors (fire 0.2, YOLO 0.25,
+        # HOG 0.4): whatever a detector reports with its defaults starts tracks, and only a
+        # camera whose detect.conf is set lower feeds the low-score second stage.
         self.iou_threshold = iou_threshold
         self.low_iou_threshold = low_iou_threshold  # stricter: a weak box must overlap well
         self.high_score = high_score
