@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from videohub.analytics.spec import RuleSpec
 from videohub.codes import parse_device_code, validate_region_code
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
@@ -146,6 +147,11 @@ class CameraSpec(StrictModel):
         default_factory=StreamOptions, description="Per-camera overrides of the global `defaults:`."
     )
     detect: DetectSettings | None = Field(None, description="Detection on this camera; absent: none.")
+    rules: list[RuleSpec] = Field(
+        default_factory=list,
+        description="Rules turning this camera's detections into incidents (zones, counts, dwell, lines); "
+        "changing them never reconnects the camera.",
+    )
 
     @field_validator("device_code")
     @classmethod
@@ -168,6 +174,16 @@ class CameraSpec(StrictModel):
     @classmethod
     def _sub_stream_url(cls, v: str | None) -> str | None:
         return None if v is None else validate_stream_url(v)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rule_ids(cls, rules: list[RuleSpec]) -> list[RuleSpec]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.id in seen:
+                raise ValueError(f"rule id {rule.id!r} is used twice")
+            seen.add(rule.id)
+        return rules
 
     @model_validator(mode="after")
     def _default_name(self) -> CameraSpec:

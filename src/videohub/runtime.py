@@ -9,6 +9,7 @@ import threading
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from videohub.analytics.rulebook import RuleBook
 from videohub.analytics.sampler import AnalyticsSampler, MotionScore
 from videohub.config import Config
 from videohub.db import init_db, make_engine
@@ -41,6 +42,7 @@ class HubRuntime:
         self.hls = HlsManager(self.hub, config.hls)
         self.models = ModelSet(config.all_models())
         self.analytics = AnalyticsSampler(self.hub, self.models.engines, motion=_motion_score())
+        self.rules = RuleBook()
         self.rtsp: RtspServer | None = None
         self._apply_lock = threading.Lock()
         self.registry.subscribe(self._on_camera_change)
@@ -52,10 +54,14 @@ class HubRuntime:
             try:
                 spec = self.registry.get(camera_id).spec
             except CameraNotFound:
+                self.rules.apply(None, camera_id)
                 self.analytics.apply(None, camera_id)
                 self.hls.close_camera(camera_id)
                 self.hub.remove(camera_id)
                 return
+            # Rules are no part of how a camera is pulled: hub.apply keeps the connection
+            # when only they changed, and the rule book swaps them in place.
+            self.rules.apply(spec, camera_id)
             if self.hub.apply(spec):
                 # The HLS session was cut from the old stream; the next request starts anew.
                 self.hls.close_camera(camera_id)
@@ -67,6 +73,7 @@ class HubRuntime:
     def start(self) -> None:
         for cam in self.registry.all():
             self.hub.apply(cam.spec)
+            self.rules.apply(cam.spec, cam.spec.id)
             self.analytics.apply(cam.spec, cam.spec.id)
         port = self.config.server.rtsp_port
         if port is not None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from videohub import __version__
 from videohub.api.errors import database_unavailable_handler, request_validation_handler
-from videohub.api.routers import cameras, detections, system, video
+from videohub.api.routers import cameras, detections, rules, system, video
 from videohub.metrics import make_registry
 from videohub.runtime import HubRuntime
 
@@ -42,6 +42,7 @@ def create_app(runtime: HubRuntime, *, manage: bool = True) -> FastAPI:
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_exception_handler(OperationalError, database_unavailable_handler)
     app.include_router(cameras.router)
+    app.include_router(rules.router)
     app.include_router(video.router)
     app.include_router(detections.router)
     app.include_router(system.router)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from videohub.analytics.spec import RuleSpec
 from videohub.codes import parse_device_code
 from videohub.config import CameraSpec, DetectSettings, StreamOptions
 from videohub.registry.service import RegisteredCamera
@@ -37,6 +38,9 @@ class CameraPatch(BaseModel):
         None, description="Overrides of the stream defaults, merged field by field; null removes an override."
     )
     detect: dict[str, Any] | None = Field(None, description="Detection settings (replaced whole).")
+    rules: list[RuleSpec] | None = Field(
+        None, description="Incident rules (replaced whole); applied at once, without reconnecting the camera."
+    )
 
 
 class DeviceCodeParts(BaseModel):
@@ -70,6 +74,7 @@ class CameraOut(BaseModel):
     on_demand: bool
     stream: StreamOptions = Field(..., description="Effective stream settings (defaults merged with overrides).")
     detect: DetectSettings | None = Field(None, description="Detection settings, if any.")
+    rules: list[RuleSpec] = Field(default_factory=list, description="Incident rules of this camera.")
     origin: Literal["config", "api"] = Field(..., description="Config-file cameras are read-only through the API.")
     created_at: datetime | None
     updated_at: datetime | None
@@ -100,6 +105,7 @@ class CameraOut(BaseModel):
             on_demand=s.on_demand,
             stream=options,
             detect=s.detect,
+            rules=s.rules,
             origin=cam.origin,
             created_at=cam.created_at,
             updated_at=cam.updated_at,
