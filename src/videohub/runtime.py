@@ -13,12 +13,15 @@ from videohub.analytics.sampler import AnalyticsSampler, MotionScore
 from videohub.config import Config
 from videohub.db import init_db, make_engine
 from videohub.detect.models import ModelSet
+from videohub.events.notify import ChangeNotifier
+from videohub.events.service import CameraFacts, EventService
 from videohub.registry.service import CameraNotFound, CameraRegistry
 from videohub.rtsp.feed import MediaFeed
 from videohub.rtsp.server import RtspServer
 from videohub.secrets import mask_text, mask_url
 from videohub.streams.hls import HlsManager
 from videohub.streams.hub import StreamHub
+from videohub.taxonomy import TaxonomyLoadError, load_taxonomy
 
 log = logging.getLogger("videohub")
 
@@ -36,7 +39,13 @@ class HubRuntime:
         except (ValueError, OSError, SQLAlchemyError) as exc:
             detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise StartupError(f"database.url {mask_url(config.database.url)}: {mask_text(detail)}") from None
+        try:
+            self.taxonomy = load_taxonomy(config.taxonomy.dir)
+        except TaxonomyLoadError as exc:
+            raise StartupError(str(exc)) from None
         self.registry = CameraRegistry(self.sessions, config.cameras, config_source)
+        self.notifier = ChangeNotifier()
+        self.events = EventService(self.sessions, self.taxonomy, self.notifier, cameras=self._camera_facts)
         self.hub = StreamHub(config.defaults)
         self.hls = HlsManager(self.hub, config.hls)
         self.models = ModelSet(config.all_models())
@@ -61,6 +70,13 @@ class HubRuntime:
                 self.hls.close_camera(camera_id)
             self.analytics.apply(spec, camera_id)
 
+    def _camera_facts(self, camera_id: str) -> CameraFacts | None:
+        try:
+            spec = self.registry.get(camera_id).spec
+        except CameraNotFound:
+            return None
+        return CameraFacts(device_code=spec.device_code, region_code=spec.region_code, lon=spec.lon, lat=spec.lat)
+
     def _resolve(self, path: str) -> MediaFeed | None:
         return self.hub.feed(path.strip("/").split("/")[0])
 
@@ -84,6 +100,8 @@ class HubRuntime:
         return self.rtsp.url(camera_id, host=self.config.server.public_host)
 
     def stop(self) -> None:
+        # First: open event streams end, so a server waiting for its connections can finish.
+        self.notifier.close()
         if self.rtsp is not None:
             self.rtsp.stop()
         self.analytics.stop()

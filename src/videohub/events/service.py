@@ -300,6 +300,10 @@ class EventService:
         last = rows[limit - 1] if more else None
         return EventPage(items=items, next_cursor=encode_cursor(last.occurred_at, last.id) if last else None)
 
+    def check_filter(self, flt: EventFilter) -> None:
+        """Raises TaxonomyError if the filter names a code the tables do not hold."""
+        filter_clauses(flt, self.taxonomy)
+
     def snapshot(self, event_id: str) -> bytes | None:
         """The evidence JPEG; None if the event has none. Raises EventNotFound."""
         with self.sessions() as s:
