@@ -43,7 +43,21 @@ def _serve(config: Config, source: str, banner: list[str] | None = None) -> int:
         app = create_app(runtime, manage=False)
         for line in banner or []:
             print(line, flush=True)
-        uvicorn.run(app, host=config.server.host, port=config.server.port, log_config=None, access_log=False)
+        notifier = runtime.notifier
+
+        class HubServer(uvicorn.Server):
+            async def shutdown(self, sockets: list | None = None) -> None:
+                # uvicorn waits for open responses before it stops; event streams only end
+                # when told, so tell them first (else Ctrl+C hangs while a client listens).
+                notifier.close()
+                await super().shutdown(sockets)
+
+        server = HubServer(
+            uvicorn.Config(app, host=config.server.host, port=config.server.port, log_config=None, access_log=False)
+        )
+        server.run()
+        if not server.started:
+            return 3  # as uvicorn.run exits: it has logged why (e.g. the port is taken)
     finally:
         runtime.stop()
     return 0

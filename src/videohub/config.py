@@ -265,6 +265,16 @@ class HlsConfig(StrictModel):
     idle_timeout: float = Field(30.0, gt=0, le=3600, description="Stop remuxing after this long without requests.")
 
 
+class TaxonomyConfig(StrictModel):
+    """Where a city keeps its own code tables."""
+
+    dir: str | None = Field(
+        None,
+        description="Folder of the city's own tables (categories.yaml, levels.yaml, sources.yaml, statuses.yaml, "
+        "regions.yaml); each file present replaces the shipped table of the same name whole.",
+    )
+
+
 class SimulatorConfig(StrictModel):
     """Simulated RTSP cameras started beside the hub by `videohub demo`."""
 
@@ -289,6 +299,9 @@ class Config(StrictModel):
     )
     cameras: list[CameraSpec] = Field(default_factory=list, description="Cameras declared in the file.")
     simulator: SimulatorConfig | None = Field(None, description="Simulated cameras (demo only).")
+    taxonomy: TaxonomyConfig = Field(
+        default_factory=TaxonomyConfig, description="The code tables of events (categories, regions, ...)."
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Config:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from videohub.analytics.rulebook import RuleBook
@@ -14,12 +15,15 @@ from videohub.analytics.sampler import AnalyticsSampler, MotionScore
 from videohub.config import Config
 from videohub.db import init_db, make_engine
 from videohub.detect.models import ModelSet
+from videohub.events.notify import ChangeNotifier
+from videohub.events.service import CameraFacts, EventService
 from videohub.registry.service import CameraNotFound, CameraRegistry
 from videohub.rtsp.feed import MediaFeed
 from videohub.rtsp.server import RtspServer
 from videohub.secrets import mask_text, mask_url
 from videohub.streams.hls import HlsManager
 from videohub.streams.hub import StreamHub
+from videohub.taxonomy import TaxonomyLoadError, load_taxonomy
 
 log = logging.getLogger("videohub")
 
@@ -31,13 +35,21 @@ class StartupError(Exception):
 class HubRuntime:
     def __init__(self, config: Config, config_source: str = "<config>") -> None:
         self.config = config
+        # Before the database: a bad table file is refused without touching anything.
+        try:
+            self.taxonomy = load_taxonomy(config.taxonomy.dir)
+        except TaxonomyLoadError as exc:
+            raise StartupError(str(exc)) from None
         try:
             self.engine = make_engine(config.database.url)
             self.sessions = init_db(self.engine)
-        except (ValueError, OSError, SQLAlchemyError) as exc:
+        except (ValueError, OSError, SQLAlchemyError, CommandError) as exc:
+            # CommandError: a schema revision this hub does not know (a newer hub's database).
             detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise StartupError(f"database.url {mask_url(config.database.url)}: {mask_text(detail)}") from None
         self.registry = CameraRegistry(self.sessions, config.cameras, config_source)
+        self.notifier = ChangeNotifier()
+        self.events = EventService(self.sessions, self.taxonomy, self.notifier, cameras=self._camera_facts)
         self.hub = StreamHub(config.defaults)
         self.hls = HlsManager(self.hub, config.hls)
         self.models = ModelSet(config.all_models())
@@ -67,6 +79,13 @@ class HubRuntime:
                 self.hls.close_camera(camera_id)
             self.analytics.apply(spec, camera_id)
 
+    def _camera_facts(self, camera_id: str) -> CameraFacts | None:
+        try:
+            spec = self.registry.get(camera_id).spec
+        except CameraNotFound:
+            return None
+        return CameraFacts(device_code=spec.device_code, region_code=spec.region_code, lon=spec.lon, lat=spec.lat)
+
     def _resolve(self, path: str) -> MediaFeed | None:
         return self.hub.feed(path.strip("/").split("/")[0])
 
@@ -91,6 +110,8 @@ class HubRuntime:
         return self.rtsp.url(camera_id, host=self.config.server.public_host)
 
     def stop(self) -> None:
+        # First: open event streams end, so a server waiting for its connections can finish.
+        self.notifier.close()
         if self.rtsp is not None:
             self.rtsp.stop()
         self.analytics.stop()

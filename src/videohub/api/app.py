@@ -11,10 +11,11 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.exc import OperationalError
 
 from videohub import __version__
-from videohub.api.errors import database_unavailable_handler, request_validation_handler
-from videohub.api.routers import cameras, detections, rules, system, video
+from videohub.api.errors import database_unavailable_handler, request_validation_handler, taxonomy_error_handler
+from videohub.api.routers import cameras, detections, events, rules, system, taxonomy, video
 from videohub.metrics import make_registry
 from videohub.runtime import HubRuntime
+from videohub.taxonomy import TaxonomyError
 
 
 def create_app(runtime: HubRuntime, *, manage: bool = True) -> FastAPI:
@@ -41,11 +42,14 @@ def create_app(runtime: HubRuntime, *, manage: bool = True) -> FastAPI:
     app.state.metrics = make_registry(runtime)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_exception_handler(OperationalError, database_unavailable_handler)
+    app.add_exception_handler(TaxonomyError, taxonomy_error_handler)
     app.include_router(cameras.router)
     app.include_router(rules.router)
     app.include_router(video.router)
     app.include_router(detections.router)
     app.include_router(system.router)
+    app.include_router(taxonomy.router)
+    app.include_router(events.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

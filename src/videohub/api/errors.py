@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from videohub.secrets import mask_text
+from videohub.taxonomy import TaxonomyError
 
 
 def _clean(errors: Sequence[Any]) -> list[dict[str, Any]]:
@@ -46,3 +47,10 @@ async def database_unavailable_handler(_request: Request, exc: Exception) -> JSO
     assert isinstance(exc, OperationalError)
     reason = str(exc.orig or exc).splitlines()[0]
     return JSONResponse(status_code=503, content={"detail": f"database unavailable: {mask_text(reason)}"})
+
+
+async def taxonomy_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """An unknown code, or a value the code tables refuse: 422 naming the field and listing
+    the codes that would be accepted."""
+    assert isinstance(exc, TaxonomyError)
+    return JSONResponse(status_code=422, content={"detail": str(exc), "field": exc.field, "allowed": exc.allowed})

@@ -1,0 +1,166 @@
+"""/api/v1/events: standard city events, their handling process and their live stream."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import AwareDatetime
+
+from videohub.api.deps import Runtime
+from videohub.api.schemas import ErrorOut
+from videohub.api.sse import change_stream
+from videohub.events.schema import EventFilter, EventIn, EventOut, EventPage, TransitionIn
+from videohub.events.service import MAX_PAGE, EventNotFound, IdempotencyConflict
+from videohub.taxonomy import TaxonomyError, TransitionError
+
+router = APIRouter(prefix="/api/v1/events", tags=["events"])
+
+
+def _many(values: list[str]) -> list[str]:
+    """Repeated parameters and comma-separated lists both work: ?level=1&level=2 or ?level=1,2."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _ints(values: list[str], field: str) -> list[int]:
+    try:
+        return [int(v) for v in _many(values)]
+    except ValueError:
+        raise TaxonomyError(field, "codes are numbers") from None
+
+
+def event_filter(
+    since: Annotated[AwareDatetime | None, Query(description="occurred_at at or after (ISO 8601 with offset).")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="occurred_at before (ISO 8601 with offset).")] = None,
+    region: Annotated[list[str], Query(description="Region codes; a division includes its towns.")] = [],  # noqa: B006
+    category: Annotated[list[str], Query(description="Major or minor category codes.")] = [],  # noqa: B006
+    level: Annotated[list[str], Query(description="Level codes.")] = [],  # noqa: B006
+    source: Annotated[list[str], Query(description="Source codes.")] = [],  # noqa: B006
+    status: Annotated[list[str], Query(description="Status codes.")] = [],  # noqa: B006
+    camera: Annotated[list[str], Query(description="Camera ids.")] = [],  # noqa: B006
+) -> EventFilter:
+    return EventFilter(
+        since=since,
+        until=until,
+        region=_many(region),
+        category=_many(category),
+        level=_ints(level, "level"),
+        source=_many(source),
+        status=_ints(status, "status"),
+        camera_id=_many(camera),
+    )
+
+
+Filter = Annotated[EventFilter, Depends(event_filter)]
+CODE_ERRORS: dict[int | str, dict] = {422: {"description": "A code the tables do not hold; `allowed` lists them."}}
+
+
+@router.post(
+    "",
+    response_model=EventOut,
+    status_code=201,
+    responses={200: {"model": EventOut, "description": "A replay of an earlier request with this key."}, **CODE_ERRORS},
+)
+def create_event(
+    body: EventIn,
+    runtime: Runtime,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=128,
+            description="Any unique string per event; a retry with the same key returns the first one's event.",
+        ),
+    ] = None,
+) -> EventOut:
+    try:
+        out, created = runtime.events.create(body, actor=f"api:{body.source}", idempotency_key=idempotency_key)
+    except IdempotencyConflict as exc:
+        raise HTTPException(422, str(exc)) from None
+    if not created:
+        response.status_code = 200
+    return out
+
+
+@router.get("", response_model=EventPage, responses=CODE_ERRORS)
+def list_events(
+    runtime: Runtime,
+    flt: Filter,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Events per page.")] = 50,
+) -> EventPage:
+    return runtime.events.list(flt, cursor, limit)
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **CODE_ERRORS},
+)
+def stream_events(
+    request: Request,
+    runtime: Runtime,
+    flt: Filter,
+    last_event_id: Annotated[
+        str | None, Header(description="The id of the last message seen; the stream resumes after it.")
+    ] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: `id:` is the outbox seq, `event:` created | updated | transition,
+    `data:` the change with the event as it is now. Without Last-Event-ID it starts now."""
+    service = runtime.events
+    service.check_filter(flt)  # a bad code is a 422 now, not a stream that ends at once
+    if last_event_id is None:
+        after = service.last_seq()
+    else:
+        try:
+            after = int(last_event_id)
+        except ValueError:
+            raise HTTPException(422, "Last-Event-ID: must be an id this stream sent (a number)") from None
+    return StreamingResponse(
+        change_stream(request, service, flt, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _not_found(event_id: str) -> HTTPException:
+    return HTTPException(404, f"event {event_id!r} not found")
+
+
+@router.get("/{event_id}", response_model=EventOut, responses={404: {"model": ErrorOut}})
+def get_event(event_id: str, runtime: Runtime) -> EventOut:
+    try:
+        return runtime.events.get(event_id)
+    except EventNotFound:
+        raise _not_found(event_id) from None
+
+
+@router.post(
+    "/{event_id}/transitions",
+    response_model=EventOut,
+    responses={404: {"model": ErrorOut}, 409: {"description": "Not allowed from the current status."}, **CODE_ERRORS},
+)
+def transition_event(event_id: str, body: TransitionIn, runtime: Runtime) -> EventOut | Response:
+    try:
+        return runtime.events.transition(event_id, body.to_status, body.actor, body.comment, body.close_reason)
+    except EventNotFound:
+        raise _not_found(event_id) from None
+    except TransitionError as exc:
+        return JSONResponse(status_code=409, content={"detail": str(exc), "allowed": exc.allowed})
+
+
+@router.get(
+    "/{event_id}/snapshot.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorOut}},
+)
+def event_snapshot(event_id: str, runtime: Runtime) -> Response:
+    try:
+        jpeg = runtime.events.snapshot(event_id)
+    except EventNotFound:
+        raise _not_found(event_id) from None
+    if jpeg is None:
+        raise HTTPException(404, f"event {event_id!r} has no snapshot")
+    # An event's picture is replaced while its incident lasts: caches must ask again.
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})

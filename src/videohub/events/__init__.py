@@ -1,0 +1,1 @@
+"""Standard city events: schema, store, handling process and the change outbox."""

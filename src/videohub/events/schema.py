@@ -1,0 +1,188 @@
+"""The standard event as other systems send it and as the hub hands it out.
+
+Code fields (category, level, source, region, status) are checked against the taxonomy by
+the service, not here: the tables are data a city may replace, and the error must list the
+codes of the tables in force.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Base64Bytes, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from videohub.codes import parse_device_code
+
+ChangeKind = Literal["created", "updated", "transition"]
+
+MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EvidenceDetection(StrictModel):
+    """One detection that made the rule fire."""
+
+    label: str = Field(..., max_length=64, description="Class name (person, car, fire, ...).")
+    score: float = Field(..., ge=0, le=1, description="Detector confidence.")
+    box: tuple[float, float, float, float] = Field(
+        ..., description="x1, y1, x2, y2 in source-frame pixels (the snapshot's pixels)."
+    )
+    track_id: int | None = Field(None, description="Tracker id, stable while the object stays in view.")
+
+
+class Evidence(StrictModel):
+    """What supports the event, besides the snapshot JPEG (served at /snapshot.jpg)."""
+
+    model: str | None = Field(None, max_length=128, description="Detection model that saw it.")
+    rule_id: str | None = Field(None, max_length=128, description="Analytics rule that raised it.")
+    detections: list[EvidenceDetection] = Field(
+        default_factory=list, max_length=1000, description="The detections that triggered the rule."
+    )
+    count: int | None = Field(None, ge=0, description="Objects counted (crowd size, vehicles, crossings).")
+    started_at: AwareDatetime | None = Field(None, description="When the condition began to hold.")
+    last_seen_at: AwareDatetime | None = Field(None, description="The latest frame in which it still held.")
+    ended_at: AwareDatetime | None = Field(None, description="When the condition stopped holding, once it has.")
+    urls: list[str] = Field(default_factory=list, max_length=50, description="Photos or documents held elsewhere.")
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="Source-specific data kept as sent (e.g. a hotline's own fields)."
+    )
+
+
+class EventIn(StrictModel):
+    """An event to record (POST /api/v1/events, or the video analytics)."""
+
+    title: str = Field(..., min_length=1, max_length=200, description="Short human-readable summary.")
+    description: str = Field("", max_length=10000, description="Longer free text.")
+    category_code: str = Field(..., max_length=16, description="Minor category code (GET /api/v1/taxonomy).")
+    level: int = Field(..., description="Level code, 1 (especially serious) .. 5 (notice).")
+    source: str = Field(..., max_length=32, description="Source code (ai_video, hotline_12345, ...).")
+    source_ref: str | None = Field(
+        None, max_length=128, description="The source system's own reference (ticket number, alarm id)."
+    )
+    region_code: str | None = Field(
+        None,
+        max_length=18,
+        description="GB/T 2260 code of the table, optionally extended by town/community/grid digits. "
+        "Taken from the camera when absent.",
+    )
+    address: str | None = Field(None, max_length=300, description="Street address or place description.")
+    lon: float | None = Field(None, ge=-180, le=180, description="Longitude, WGS84.")
+    lat: float | None = Field(None, ge=-90, le=90, description="Latitude, WGS84.")
+    camera_id: str | None = Field(None, max_length=64, description="Registered camera that saw it.")
+    device_code: str | None = Field(
+        None, description="20-digit GB/T 28181 code of the device; taken from the camera when absent."
+    )
+    occurred_at: AwareDatetime = Field(..., description="When it happened (with a UTC offset).")
+    reported_at: AwareDatetime | None = Field(None, description="When the source reported it; default: now.")
+    evidence: Evidence = Field(default_factory=Evidence, description="Detections, model, counts and links.")
+    snapshot_jpeg: Base64Bytes | None = Field(
+        None, description="Evidence picture, a base64-encoded JPEG (at most 8 MiB)."
+    )
+
+    @field_validator("device_code")
+    @classmethod
+    def _device_code(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_device_code(v)
+        return v
+
+    @field_validator("snapshot_jpeg")
+    @classmethod
+    def _jpeg(cls, v: bytes | None) -> bytes | None:
+        if v is None:
+            return v
+        if not v.startswith(b"\xff\xd8"):
+            raise ValueError("snapshot_jpeg is not a JPEG (it must start with the bytes FF D8)")
+        if len(v) > MAX_SNAPSHOT_BYTES:
+            raise ValueError(f"snapshot_jpeg is larger than {MAX_SNAPSHOT_BYTES} bytes")
+        return v
+
+    @model_validator(mode="after")
+    def _both_coords(self) -> EventIn:
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("lon and lat go together: give both or neither")
+        return self
+
+
+class ProcessRecord(StrictModel):
+    """One step of the handling process."""
+
+    at: datetime = Field(..., description="When the step was taken (UTC).")
+    actor: str = Field(..., description="Who took it (user, agency or system).")
+    from_status: int | None = Field(..., description="Status before; null for the record of creation.")
+    to_status: int = Field(..., description="Status after.")
+    comment: str = Field(..., description="What was done or why.")
+    close_reason: str | None = Field(None, description="Set on the step that closed the event.")
+
+
+class EventOut(StrictModel):
+    """A stored event."""
+
+    id: str = Field(..., description="Event id (32 hex digits).")
+    title: str = Field(..., description="Short summary.")
+    description: str = Field(..., description="Longer free text.")
+    major_code: str = Field(..., description="Major category code.")
+    category_code: str = Field(..., description="Minor category code.")
+    level: int = Field(..., description="Level code.")
+    source: str = Field(..., description="Source code.")
+    source_ref: str | None = Field(..., description="The source system's own reference.")
+    status: int = Field(..., description="Status code.")
+    close_reason: str | None = Field(..., description="Why it was closed (closed statuses only).")
+    region_code: str | None = Field(..., description="GB/T 2260 code with optional extension.")
+    address: str | None = Field(..., description="Street address or place.")
+    lon: float | None = Field(..., description="Longitude, WGS84.")
+    lat: float | None = Field(..., description="Latitude, WGS84.")
+    camera_id: str | None = Field(..., description="Camera that saw it.")
+    device_code: str | None = Field(..., description="GB/T 28181 device code.")
+    occurred_at: datetime = Field(..., description="When it happened (UTC).")
+    reported_at: datetime = Field(..., description="When it was reported (UTC).")
+    updated_at: datetime = Field(..., description="Last change (UTC).")
+    evidence: Evidence = Field(..., description="Detections, model, counts and links.")
+    has_snapshot: bool = Field(..., description="Whether /api/v1/events/{id}/snapshot.jpg has a picture.")
+    incident_key: str | None = Field(..., description="The analytics incident it belongs to, if any.")
+    process: list[ProcessRecord] = Field(..., description="The handling process so far, oldest first.")
+
+
+class EventPage(StrictModel):
+    """One page of a list, newest first."""
+
+    items: list[EventOut] = Field(..., description="The events of this page.")
+    next_cursor: str | None = Field(..., description="Pass as `cursor` for the next page; null on the last.")
+
+
+class TransitionIn(StrictModel):
+    """A step of the handling process (POST /api/v1/events/{id}/transitions)."""
+
+    to_status: int = Field(..., description="Status to move to; must be allowed from the current one.")
+    actor: str = Field(..., min_length=1, max_length=128, description="Who takes the step.")
+    comment: str = Field("", max_length=10000, description="What was done or why.")
+    close_reason: str | None = Field(
+        None, max_length=32, description="Why the event is closed (moves into the closed status only)."
+    )
+
+
+class EventFilter(StrictModel):
+    """Which events a list, stream or subscription wants; an empty field matches all, a
+    field with several values matches any of them."""
+
+    since: AwareDatetime | None = Field(None, description="occurred_at at or after this time.")
+    until: AwareDatetime | None = Field(None, description="occurred_at before this time.")
+    region: list[str] = Field(default_factory=list, description="Region codes; a division includes its towns.")
+    category: list[str] = Field(default_factory=list, description="Major or minor category codes.")
+    level: list[int] = Field(default_factory=list, description="Level codes.")
+    source: list[str] = Field(default_factory=list, description="Source codes.")
+    status: list[int] = Field(default_factory=list, description="Status codes.")
+    camera_id: list[str] = Field(default_factory=list, description="Camera ids.")
+
+
+class EventChange(StrictModel):
+    """One entry of the change outbox, with the event as it is now."""
+
+    seq: int = Field(..., description="Position in the outbox; SSE `id:` and Last-Event-ID.")
+    kind: ChangeKind = Field(..., description="created, updated (evidence) or transition (status).")
+    at: datetime = Field(..., description="When the change was made (UTC).")
+    event: EventOut = Field(..., description="The event as it is now.")

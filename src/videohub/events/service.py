@@ -1,0 +1,385 @@
+"""`EventService`: records standard events, moves them through the handling process and
+feeds the change outbox. It knows nothing of HTTP: errors are exceptions the API maps.
+
+Every change is one transaction that also appends its outbox row, so a subscriber that
+follows the outbox by `seq` sees each change exactly once, even across a restart.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from videohub.events.models import EventChangeRow, EventProcessRow, EventRow, EventSnapshotRow
+from videohub.events.notify import ChangeNotifier
+from videohub.events.query import after_cursor, encode_cursor, filter_clauses, newest_first
+from videohub.events.schema import (
+    ChangeKind,
+    EventChange,
+    EventFilter,
+    EventIn,
+    EventOut,
+    EventPage,
+    Evidence,
+    ProcessRecord,
+)
+from videohub.taxonomy import Taxonomy, TaxonomyError
+
+MAX_PAGE = 500
+
+# Any constant will do: it names the lock that orders outbox inserts on PostgreSQL.
+_OUTBOX_LOCK = 0x76686F7574626F78  # "vhoutbox"
+
+
+class EventNotFound(Exception):
+    pass
+
+
+class IdempotencyConflict(Exception):
+    """An idempotency key sent again with a different request."""
+
+
+@dataclass(frozen=True)
+class CameraFacts:
+    """What an event takes from the registered camera that saw it."""
+
+    device_code: str | None
+    region_code: str | None
+    lon: float | None
+    lat: float | None
+
+
+CameraLookup = Callable[[str], CameraFacts | None]
+"""camera id -> its facts, or None if no such camera is registered."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventService:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        taxonomy: Taxonomy,
+        notifier: ChangeNotifier | None = None,
+        cameras: CameraLookup | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.taxonomy = taxonomy
+        self.notifier = notifier or ChangeNotifier()
+        self._cameras = cameras
+        self._pg = sessions.kw["bind"].dialect.name == "postgresql"
+
+    # --- writing ----------------------------------------------------------------------
+    def create(
+        self,
+        event: EventIn,
+        actor: str,
+        idempotency_key: str | None = None,
+        snapshot_jpeg: bytes | None = None,
+        incident_key: str | None = None,
+    ) -> tuple[EventOut, bool]:
+        """Records an event in the initial status; returns it and whether it was new. A
+        request repeated with the same idempotency key returns the first one's event."""
+        tax = self.taxonomy
+        major, minor = tax.minor(event.category_code)
+        tax.check_level(event.level)
+        tax.check_source(event.source)
+        device_code, region_code, lon, lat = event.device_code, event.region_code, event.lon, event.lat
+        if event.camera_id is not None:
+            facts = self._cameras(event.camera_id) if self._cameras else None
+            if facts is None:
+                raise TaxonomyError("camera_id", f"no camera {event.camera_id!r} is registered")
+            device_code = device_code or facts.device_code
+            region_code = region_code or facts.region_code
+            if lon is None and lat is None:
+                lon, lat = facts.lon, facts.lat
+        if region_code is not None:
+            tax.check_region(region_code)
+        jpeg = snapshot_jpeg if snapshot_jpeg is not None else event.snapshot_jpeg
+        digest = _request_hash(event, snapshot_jpeg, incident_key)
+        if idempotency_key is not None:
+            replay = self._replay(idempotency_key, digest)
+            if replay is not None:
+                return replay, False
+        now = _now()
+        row = EventRow(
+            id=uuid.uuid4().hex,
+            title=event.title,
+            description=event.description,
+            major_code=major.code,
+            minor_code=minor.code,
+            level=event.level,
+            source=event.source,
+            source_ref=event.source_ref,
+            status=tax.initial_status,
+            close_reason=None,
+            region_code=region_code,
+            address=event.address,
+            lon=lon,
+            lat=lat,
+            camera_id=event.camera_id,
+            device_code=device_code,
+            occurred_at=event.occurred_at,
+            reported_at=event.reported_at or now,
+            updated_at=now,
+            evidence=event.evidence.model_dump(mode="json", exclude_defaults=True),
+            has_snapshot=jpeg is not None,
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+            incident_key=incident_key,
+        )
+        try:
+            with self.sessions.begin() as s:
+                s.add(row)
+                # Flush now: a concurrent twin fails here, before taking the outbox lock.
+                s.flush()
+                if jpeg is not None:
+                    s.add(EventSnapshotRow(event_id=row.id, jpeg=jpeg, taken_at=now))
+                s.add(
+                    EventProcessRow(
+                        event_id=row.id, at=now, actor=actor, from_status=None, to_status=row.status, comment="created"
+                    )
+                )
+                seq = self._append_change(s, row.id, "created", now)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            replay = self._replay(idempotency_key, digest)
+            if replay is None:
+                raise
+            return replay, False
+        self.notifier.notify(seq)
+        return self.get(row.id), True
+
+    def _replay(self, key: str, digest: str) -> EventOut | None:
+        with self.sessions() as s:
+            row = s.scalars(select(EventRow).where(EventRow.idempotency_key == key)).one_or_none()
+            if row is None:
+                return None
+            if row.request_hash != digest:
+                raise IdempotencyConflict(
+                    f"Idempotency-Key {key!r} was used for a different request (event {row.id}); "
+                    "send a new key for a new event"
+                )
+            return self._outs(s, [row])[0]
+
+    def transition(
+        self,
+        event_id: str,
+        to_status: int,
+        actor: str,
+        comment: str = "",
+        close_reason: str | None = None,
+    ) -> EventOut:
+        """Moves an event one step along the state machine and records the step. Raises
+        EventNotFound, TaxonomyError (unknown code, bad close reason) or TransitionError."""
+        for _ in range(5):
+            current = self._status(event_id)
+            reason = self.taxonomy.check_transition(current, to_status, close_reason)
+            now = _now()
+            values: dict[str, Any] = {"status": to_status, "updated_at": now}
+            closed = self.taxonomy.closed_status
+            if to_status == closed:
+                values["close_reason"] = reason
+            elif to_status < closed:
+                values["close_reason"] = None  # reopened, where a city's table allows it
+            # (past the closed status, archived, the reason stays)
+            with self.sessions.begin() as s:
+                # Compare-and-set on the status read above; the UPDATE comes first so SQLite
+                # takes its write lock at once (a read first could fail on upgrade).
+                done = s.execute(
+                    update(EventRow).where(EventRow.id == event_id, EventRow.status == current).values(**values)
+                )
+                if done.rowcount != 1:  # type: ignore[attr-defined]
+                    continue  # another step got in first: check again against the new status
+                s.add(
+                    EventProcessRow(
+                        event_id=event_id,
+                        at=now,
+                        actor=actor,
+                        from_status=current,
+                        to_status=to_status,
+                        comment=comment,
+                        close_reason=reason,
+                    )
+                )
+                seq = self._append_change(s, event_id, "transition", now)
+            self.notifier.notify(seq)
+            return self.get(event_id)
+        raise RuntimeError(f"event {event_id}: status kept changing under a transition; try again")
+
+    def update_incident(
+        self,
+        event_id: str,
+        evidence: Evidence,
+        snapshot_jpeg: bytes | None = None,
+    ) -> EventOut:
+        """Updates the evidence of an ongoing incident's event (last seen, counts, the newer
+        snapshot): fields set in `evidence` replace the stored ones, the others stay. The
+        status is the human process and is left alone."""
+        with self.sessions() as s:
+            row = s.get(EventRow, event_id)
+            if row is None:
+                raise EventNotFound(event_id)
+            stored = Evidence.model_validate(row.evidence)
+        merged = stored.model_copy(update={f: getattr(evidence, f) for f in evidence.model_fields_set})
+        merged_json = merged.model_dump(mode="json", exclude_defaults=True)
+        now = _now()
+        with self.sessions.begin() as s:
+            values: dict[str, Any] = {"evidence": merged_json, "updated_at": now}
+            if snapshot_jpeg is not None:
+                values["has_snapshot"] = True
+            s.execute(update(EventRow).where(EventRow.id == event_id).values(**values))
+            if snapshot_jpeg is not None:
+                snap = s.get(EventSnapshotRow, event_id)
+                if snap is None:
+                    s.add(EventSnapshotRow(event_id=event_id, jpeg=snapshot_jpeg, taken_at=now))
+                else:
+                    snap.jpeg, snap.taken_at = snapshot_jpeg, now
+            seq = self._append_change(s, event_id, "updated", now)
+        self.notifier.notify(seq)
+        return self.get(event_id)
+
+    def _append_change(self, s: Session, event_id: str, kind: ChangeKind, at: datetime) -> int:
+        if self._pg:
+            # A sequence hands out numbers at insert, not at commit: without this lock a
+            # reader could pass seq 8 (committed) while 7 is still in flight and never see
+            # it. Held to the commit, it makes seq order the commit order.
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _OUTBOX_LOCK})
+        change = EventChangeRow(event_id=event_id, kind=kind, at=at)
+        s.add(change)
+        s.flush()
+        return change.seq
+
+    # --- reading ----------------------------------------------------------------------
+    def _status(self, event_id: str) -> int:
+        with self.sessions() as s:
+            status = s.scalar(select(EventRow.status).where(EventRow.id == event_id))
+        if status is None:
+            raise EventNotFound(event_id)
+        return status
+
+    def get(self, event_id: str) -> EventOut:
+        with self.sessions() as s:
+            row = s.get(EventRow, event_id)
+            if row is None:
+                raise EventNotFound(event_id)
+            return self._outs(s, [row])[0]
+
+    def find_incident(self, incident_key: str) -> EventOut | None:
+        """The newest event an analytics incident raised (the raiser picks it up after a restart)."""
+        with self.sessions() as s:
+            row = s.scalars(
+                select(EventRow).where(EventRow.incident_key == incident_key).order_by(*newest_first()).limit(1)
+            ).first()
+            return None if row is None else self._outs(s, [row])[0]
+
+    def list(self, flt: EventFilter, cursor: str | None = None, limit: int = 50) -> EventPage:
+        """One page, newest first (occurred_at, then id). Raises TaxonomyError for an unknown
+        code in the filter or a malformed cursor."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise TaxonomyError("limit", f"must be 1-{MAX_PAGE}")
+        query = select(EventRow).where(*filter_clauses(flt, self.taxonomy))
+        if cursor:
+            query = query.where(after_cursor(cursor))
+        with self.sessions() as s:
+            rows = builtins.list(s.scalars(query.order_by(*newest_first()).limit(limit + 1)))
+            items = self._outs(s, rows[:limit])
+        more = len(rows) > limit
+        last = rows[limit - 1] if more else None
+        return EventPage(items=items, next_cursor=encode_cursor(last.occurred_at, last.id) if last else None)
+
+    def check_filter(self, flt: EventFilter) -> None:
+        """Raises TaxonomyError if the filter names a code the tables do not hold."""
+        filter_clauses(flt, self.taxonomy)
+
+    def snapshot(self, event_id: str) -> bytes | None:
+        """The evidence JPEG; None if the event has none. Raises EventNotFound."""
+        with self.sessions() as s:
+            jpeg = s.scalar(select(EventSnapshotRow.jpeg).where(EventSnapshotRow.event_id == event_id))
+            if jpeg is None and s.get(EventRow, event_id) is None:
+                raise EventNotFound(event_id)
+        return jpeg
+
+    def last_seq(self) -> int:
+        """The newest outbox seq (0 if none): where a new subscriber starts."""
+        with self.sessions() as s:
+            return int(s.scalar(select(func.max(EventChangeRow.seq))) or 0)
+
+    def changes_after(self, seq: int, flt: EventFilter | None = None, limit: int = 100) -> builtins.list[EventChange]:
+        """Outbox entries after `seq`, oldest first, of events matching the filter (as the
+        events are now)."""
+        query = (
+            select(EventChangeRow, EventRow)
+            .join(EventRow, EventRow.id == EventChangeRow.event_id)
+            .where(EventChangeRow.seq > seq)
+        )
+        if flt is not None:
+            query = query.where(*filter_clauses(flt, self.taxonomy))
+        with self.sessions() as s:
+            pairs = s.execute(query.order_by(EventChangeRow.seq).limit(limit)).all()
+            outs = {o.id: o for o in self._outs(s, builtins.list({r.id: r for _, r in pairs}.values()))}
+        return [EventChange(seq=c.seq, kind=c.kind, at=c.at, event=outs[r.id]) for c, r in pairs]
+
+    def _outs(self, s: Session, rows: builtins.list[EventRow]) -> builtins.list[EventOut]:
+        """Rows with their process records, fetched for the whole page in one query."""
+        process: dict[str, builtins.list[ProcessRecord]] = {r.id: [] for r in rows}
+        if rows:
+            query = select(EventProcessRow).where(EventProcessRow.event_id.in_(builtins.list(process)))
+            for p in s.scalars(query.order_by(EventProcessRow.id)):
+                process[p.event_id].append(
+                    ProcessRecord(
+                        at=p.at,
+                        actor=p.actor,
+                        from_status=p.from_status,
+                        to_status=p.to_status,
+                        comment=p.comment,
+                        close_reason=p.close_reason,
+                    )
+                )
+        return [_out(r, process[r.id]) for r in rows]
+
+
+def _out(row: EventRow, process: list[ProcessRecord]) -> EventOut:
+    return EventOut(
+        id=row.id,
+        title=row.title,
+        description=row.description,
+        major_code=row.major_code,
+        category_code=row.minor_code,
+        level=row.level,
+        source=row.source,
+        source_ref=row.source_ref,
+        status=row.status,
+        close_reason=row.close_reason,
+        region_code=row.region_code,
+        address=row.address,
+        lon=row.lon,
+        lat=row.lat,
+        camera_id=row.camera_id,
+        device_code=row.device_code,
+        occurred_at=row.occurred_at,
+        reported_at=row.reported_at,
+        updated_at=row.updated_at,
+        evidence=Evidence.model_validate(row.evidence),
+        has_snapshot=row.has_snapshot,
+        incident_key=row.incident_key,
+        process=process,
+    )
+
+
+def _request_hash(event: EventIn, snapshot_jpeg: bytes | None, incident_key: str | None) -> str:
+    h = hashlib.sha256(event.model_dump_json().encode())
+    h.update(b"\0" + hashlib.sha256(snapshot_jpeg or b"").digest() + (incident_key or "").encode())
+    return h.hexdigest()

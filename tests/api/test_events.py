@@ -1,0 +1,157 @@
+"""/api/v1/events and /api/v1/taxonomy over real HTTP (uvicorn), SQLite store."""
+
+from __future__ import annotations
+
+import base64
+import threading
+
+import httpx
+
+from tests.events.conftest import T0
+
+JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
+GATE = {
+    "id": "gate",
+    "stream_url": "rtsp://127.0.0.1:1/none",
+    "enabled": False,
+    "device_code": "15010200001320000001",
+    "region_code": "150102001",
+    "lon": 111.7,
+    "lat": 40.8,
+}
+
+
+def body(**changes):
+    data = {
+        "title": "Smoke over the market",
+        "category_code": "0402",
+        "level": 3,
+        "source": "citizen_app",
+        "region_code": "150103",
+        "occurred_at": T0.isoformat(),
+    }
+    data.update(changes)
+    return data
+
+
+def test_taxonomy_endpoints(live_hub):
+    http = live_hub([]).http
+    tax = http.get("/api/v1/taxonomy").json()
+    assert set(tax) == {"categories", "levels", "sources", "statuses", "close_reasons", "regions"}
+    assert len(tax["sources"]) == 19 and [s["code"] for s in tax["statuses"]] == [10, 20, 30, 40, 50, 60, 70]
+    fire = next(n for m in tax["categories"] for n in m["minors"] if n["code"] == "0401")
+    assert fire["onvif"] == ["Fire"] and fire["name_zh"] == "火情/明火"
+    regions = http.get("/api/v1/taxonomy/regions").json()
+    assert regions[0]["code"] == "150100" and len(regions[0]["children"]) == 10
+
+
+def test_create_get_snapshot_and_camera_facts(live_hub):
+    http = live_hub([GATE]).http
+    r = http.post(
+        "/api/v1/events",
+        json=body(camera_id="gate", region_code=None, snapshot_jpeg=base64.b64encode(JPEG).decode()),
+    )
+    assert r.status_code == 201, r.text
+    ev = r.json()
+    assert (ev["region_code"], ev["device_code"], ev["lat"]) == ("150102001", "15010200001320000001", 40.8)
+    assert ev["status"] == 10 and ev["has_snapshot"] and ev["occurred_at"].startswith("2026-05-01T08:00:00")
+    assert ev["process"][0]["actor"] == "api:citizen_app"
+    assert http.get(f"/api/v1/events/{ev['id']}").json() == ev
+    snap = http.get(f"/api/v1/events/{ev['id']}/snapshot.jpg")
+    assert snap.status_code == 200 and snap.content == JPEG and snap.headers["content-type"] == "image/jpeg"
+    plain = http.post("/api/v1/events", json=body()).json()
+    r = http.get(f"/api/v1/events/{plain['id']}/snapshot.jpg")
+    assert r.status_code == 404 and "no snapshot" in r.json()["detail"]
+    assert http.get("/api/v1/events/nope").status_code == 404
+    assert http.get("/api/v1/events/nope/snapshot.jpg").status_code == 404
+
+
+def test_bad_events_get_422_naming_field_and_allowed_codes(live_hub):
+    http = live_hub([]).http
+    r = http.post("/api/v1/events", json=body(category_code="0499"))
+    assert r.status_code == 422
+    err = r.json()
+    assert err["field"] == "category_code" and "0401" in err["allowed"] and "0499" in err["detail"]
+    r = http.post("/api/v1/events", json=body(level=7))
+    assert r.status_code == 422 and r.json()["allowed"] == ["1", "2", "3", "4", "5"]
+    r = http.post("/api/v1/events", json=body(source="fax"))
+    assert r.status_code == 422 and "hotline_12345" in r.json()["allowed"]
+    r = http.post("/api/v1/events", json=body(camera_id="ghost"))
+    assert r.status_code == 422 and "camera_id" in r.json()["detail"]
+    r = http.post("/api/v1/events", json=body(occurred_at="2026-05-01T08:00:00"))
+    assert r.status_code == 422 and "occurred_at" in r.json()["detail"]
+    r = http.post("/api/v1/events", json=body(colour="red"))
+    assert r.status_code == 422 and "colour: unknown field" in r.json()["detail"]
+    r = http.post("/api/v1/events", json=body(snapshot_jpeg=base64.b64encode(b"GIF89a").decode()))
+    assert r.status_code == 422 and "snapshot_jpeg" in r.json()["detail"]
+    r = http.get("/api/v1/events", params={"category": "zz"})
+    assert r.status_code == 422 and r.json()["field"] == "category"
+    r = http.get("/api/v1/events", params={"level": "x"})
+    assert r.status_code == 422 and r.json()["field"] == "level"
+    assert http.get("/api/v1/events").json() == {"items": [], "next_cursor": None}
+
+
+def test_concurrent_retries_over_http_make_one_event(live_hub):
+    hub = live_hub([])
+    statuses: list[int] = []
+    ids: list[str] = []
+    barrier = threading.Barrier(10)
+
+    def post() -> None:
+        with httpx.Client(base_url=hub.base, timeout=20) as client:
+            barrier.wait()
+            r = client.post("/api/v1/events", json=body(), headers={"Idempotency-Key": "ticket-12345-1"})
+            statuses.append(r.status_code)
+            ids.append(r.json()["id"])
+
+    threads = [threading.Thread(target=post) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] * 9 + [201] and len(set(ids)) == 1
+    assert [e["id"] for e in hub.http.get("/api/v1/events").json()["items"]] == ids[:1]
+    r = hub.http.post("/api/v1/events", json=body(title="other"), headers={"Idempotency-Key": "ticket-12345-1"})
+    assert r.status_code == 422 and "different request" in r.json()["detail"]
+
+
+def test_transitions_over_http(live_hub):
+    http = live_hub([]).http
+    ev = http.post("/api/v1/events", json=body()).json()
+    url = f"/api/v1/events/{ev['id']}/transitions"
+    r = http.post(url, json={"to_status": 20, "actor": "clerk", "comment": "filed"})
+    assert r.status_code == 200 and r.json()["status"] == 20
+    r = http.post(url, json={"to_status": 50, "actor": "clerk"})
+    assert r.status_code == 409
+    assert r.json()["allowed"] == [30, 60] and "allowed next statuses: 30, 60" in r.json()["detail"]
+    r = http.post(url, json={"to_status": 60, "actor": "clerk", "close_reason": "resolved"})
+    assert r.status_code == 422 and r.json()["allowed"] == ["voided", "duplicate"]
+    r = http.post(url, json={"to_status": 99, "actor": "clerk"})
+    assert r.status_code == 422 and r.json()["field"] == "to_status"
+    r = http.post(url, json={"to_status": 60, "actor": "clerk", "close_reason": "duplicate", "comment": "see #1"})
+    assert r.status_code == 200 and (r.json()["status"], r.json()["close_reason"]) == (60, "duplicate")
+    assert [p["to_status"] for p in r.json()["process"]] == [10, 20, 60]
+    assert http.post(url, json={"to_status": 60}).status_code == 422  # actor is required
+    assert http.post("/api/v1/events/nope/transitions", json={"to_status": 20, "actor": "a"}).status_code == 404
+
+
+def test_list_filters_and_cursor_over_http(live_hub):
+    http = live_hub([]).http
+    made = []
+    for i, region in enumerate(["150102", "150102001", "150102001002", "150103", "150172"]):
+        made.append(
+            http.post(
+                "/api/v1/events",
+                json=body(region_code=region, occurred_at=f"2026-05-01T08:0{i}:00+08:00", level=1 + i % 2),
+            ).json()["id"]
+        )
+    page = http.get("/api/v1/events", params={"region": "150102", "limit": 2}).json()
+    assert [e["id"] for e in page["items"]] == [made[2], made[1]]
+    page2 = http.get("/api/v1/events", params={"region": "150102", "limit": 2, "cursor": page["next_cursor"]}).json()
+    assert [e["id"] for e in page2["items"]] == [made[0]] and page2["next_cursor"] is None
+    r = http.get("/api/v1/events", params=[("level", "2"), ("region", "150103,150172")])
+    assert [e["id"] for e in r.json()["items"]] == [made[3]]
+    r = http.get("/api/v1/events", params={"since": "2026-05-01T00:03:00Z", "until": "2026-05-01T00:04:00Z"})
+    assert [e["id"] for e in r.json()["items"]] == [made[3]]
+    assert http.get("/api/v1/events", params={"cursor": "bogus"}).status_code == 422
+    assert http.get("/api/v1/events", params={"limit": 0}).status_code == 422
