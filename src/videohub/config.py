@@ -191,6 +191,20 @@ class CameraSpec(StrictModel):
             self.name = self.id
         return self
 
+    @model_validator(mode="after")
+    def _rules_have_a_model(self) -> CameraSpec:
+        # A rule looks at detections: without a model to make them it would silently never fire.
+        models = self.detect.models if self.detect else []
+        for rule in self.rules:
+            if not models and rule.enabled:
+                raise ValueError(f"rule {rule.id!r} needs detections: give the camera detect.models")
+            if rule.model is not None and rule.model not in models:
+                raise ValueError(
+                    f"rule {rule.id!r} looks at model {rule.model!r}, which is not one of the camera's "
+                    f"detect.models ({', '.join(models) or 'none'})"
+                )
+        return self
+
     def to_json(self) -> dict[str, Any]:
         """Plain data for storage; `stream` keeps only the explicitly overridden fields so
         that later changes to the global defaults still reach this camera."""

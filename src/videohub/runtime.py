@@ -10,11 +10,12 @@ import threading
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
-from videohub.analytics.rulebook import RuleBook
-from videohub.analytics.sampler import AnalyticsSampler, MotionScore
+from videohub.analytics.rulebook import RuleBook, check_rule_codes
+from videohub.analytics.sampler import AnalyticsSampler, ModelResult, MotionScore
 from videohub.config import Config
 from videohub.db import init_db, make_engine
 from videohub.detect.models import ModelSet
+from videohub.events.incidents import IncidentRecorder
 from videohub.events.notify import ChangeNotifier
 from videohub.events.service import CameraFacts, EventService
 from videohub.registry.service import CameraNotFound, CameraRegistry
@@ -23,7 +24,7 @@ from videohub.rtsp.server import RtspServer
 from videohub.secrets import mask_text, mask_url
 from videohub.streams.hls import HlsManager
 from videohub.streams.hub import StreamHub
-from videohub.taxonomy import TaxonomyLoadError, load_taxonomy
+from videohub.taxonomy import TaxonomyError, TaxonomyLoadError, load_taxonomy
 
 log = logging.getLogger("videohub")
 
@@ -53,8 +54,18 @@ class HubRuntime:
         self.hub = StreamHub(config.defaults)
         self.hls = HlsManager(self.hub, config.hls)
         self.models = ModelSet(config.all_models())
-        self.analytics = AnalyticsSampler(self.hub, self.models.engines, motion=_motion_score())
-        self.rules = RuleBook()
+        for i, cam in enumerate(config.cameras):
+            try:
+                check_rule_codes(self.taxonomy, cam.rules, f"cameras[{i}].rules")
+            except TaxonomyError as exc:
+                raise StartupError(f"{config_source}: {exc}") from None
+        # Detections -> rules -> incidents -> events: the rules run in the engines' threads,
+        # the recorder writes the events from its own.
+        self.incidents = IncidentRecorder(self.events)
+        self.rules = RuleBook(self.incidents.submit, labels_of=self._model_labels)
+        self.analytics = AnalyticsSampler(
+            self.hub, self.models.engines, motion=_motion_score(), on_result=self._on_analysed
+        )
         self.rtsp: RtspServer | None = None
         self._apply_lock = threading.Lock()
         self.registry.subscribe(self._on_camera_change)
@@ -78,6 +89,13 @@ class HubRuntime:
                 # The HLS session was cut from the old stream; the next request starts anew.
                 self.hls.close_camera(camera_id)
             self.analytics.apply(spec, camera_id)
+
+    def _model_labels(self, model: str) -> list[str] | None:
+        engine = self.models.engines.get(model)
+        return list(engine.detector.labels) if engine is not None else None
+
+    def _on_analysed(self, camera_id: str, result: ModelResult) -> None:
+        self.rules.update(camera_id, result.model, result.frame, result.detections)
 
     def _camera_facts(self, camera_id: str) -> CameraFacts | None:
         try:
@@ -116,6 +134,7 @@ class HubRuntime:
             self.rtsp.stop()
         self.analytics.stop()
         self.models.stop()
+        self.incidents.stop()
         self.hls.stop()
         self.hub.stop()
         self.engine.dispose()

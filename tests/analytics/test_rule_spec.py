@@ -63,15 +63,19 @@ def test_kind_specific_fields():
 
 
 CONFIG = """
+models:
+  fire: {kind: fire}
+  people: {kind: hog-people}
 cameras:
   - id: gate
     stream_url: rtsp://127.0.0.1/gate
+    detect: {models: [fire, people]}
     rules:
       - id: fire
         kind: presence
         labels: [fire, smoke]
         min_score: 0.4
-        category_code: "fire"
+        category_code: "0401"
         level: 2
         title: "{label} at {camera}"
       - id: crowd
@@ -80,12 +84,12 @@ cameras:
         zone_name: square
         min_count: 20
         persistence: {frames: 4, of_frames: 5, seconds: 30}
-        category_code: crowd
+        category_code: "1101"
       - id: wrong-way
         kind: line
         line: {start: [0.1, 0.6], end: [0.9, 0.6], direction: right_to_left}
         labels: [car]
-        category_code: wrong_way
+        category_code: "1002"
 """
 
 
@@ -97,6 +101,7 @@ def test_yaml_config_with_rules():
     assert rules[1].zone == [(0, 0.5), (1, 0.5), (1, 1), (0, 1)] and rules[1].persistence is not None
     assert rules[1].persistence.seconds == 30
     assert rules[2].line is not None and rules[2].line.direction == "right_to_left"
+    assert rules[0].category_code == "0401"
     # stored and read back unchanged (the registry keeps API cameras as JSON)
     spec = config.cameras[0]
     assert type(spec).model_validate(spec.to_json()) == spec
@@ -110,4 +115,12 @@ def test_config_errors_name_camera_rule_and_field():
     data = yaml.safe_load(CONFIG)
     data["cameras"][0]["rules"][2]["id"] = "fire"
     with pytest.raises(ConfigError, match=r"cameras\[0\]\.rules: .*rule id 'fire' is used twice"):
+        parse_config(data, "city.yaml")
+    data = yaml.safe_load(CONFIG)
+    data["cameras"][0]["rules"][0]["model"] = "cars"
+    with pytest.raises(ConfigError, match=r"cameras\[0\]: .*rule 'fire' looks at model 'cars'.*\(fire, people\)"):
+        parse_config(data, "city.yaml")
+    data = yaml.safe_load(CONFIG)
+    del data["cameras"][0]["detect"]
+    with pytest.raises(ConfigError, match=r"cameras\[0\]: .*rule 'fire' needs detections: give the camera detect"):
         parse_config(data, "city.yaml")

@@ -1,59 +1,114 @@
 """The rule book follows camera specs: rules start, change in place, and stop with their
-incidents closed; a failing sink never stops the analytics."""
+incidents closed; each rule looks at one model's detections; a failing sink never stops the
+analytics."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from videohub.analytics.rulebook import RuleBook
+import numpy as np
+
+from videohub.analytics.rulebook import RuleBook, Sighting, assign_models, check_rule_codes
 from videohub.analytics.rules import IncidentUpdate
+from videohub.analytics.spec import RuleSpec
 from videohub.config import CameraSpec
 from videohub.detect.base import Detection
+from videohub.streams.frame import Frame
+from videohub.taxonomy import TaxonomyError, load_taxonomy
 
 FIRE: dict[str, Any] = {
     "id": "fire",
     "kind": "presence",
     "labels": ["fire"],
     "persistence": {"frames": 1, "of_frames": 1},
-    "category_code": "fire",
+    "category_code": "0401",
 }
+CROWD: dict[str, Any] = {"id": "crowd", "kind": "count", "labels": ["person"], "min_count": 2, "category_code": "1101"}
 FLAME = [Detection("fire", 0, 0.9, (40, 40, 60, 60))]
 
 
 def camera(**fields: Any) -> CameraSpec:
-    return CameraSpec.model_validate({"id": "c", "stream_url": "rtsp://h/x"} | fields)
+    return CameraSpec.model_validate({"id": "c", "stream_url": "rtsp://h/x", "detect": {"models": ["fire"]}} | fields)
+
+
+def frame(ts: float) -> Frame:
+    return Frame("c", ts, int(ts * 10), np.zeros((100, 100, 3), np.uint8))
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.steps: list[IncidentUpdate] = []
+        self.seen: list[Sighting | None] = []
+
+    def __call__(self, steps: list[IncidentUpdate], seen: Sighting | None) -> None:
+        self.steps += steps
+        self.seen += [seen] * len(steps)
 
 
 def test_specs_start_change_and_stop_rules():
-    got: list[IncidentUpdate] = []
-    book = RuleBook(got.extend)
+    got = Sink()
+    book = RuleBook(got)
     book.apply(camera(), "c")
-    assert book.get("c") is None and book.update("c", 0.0, FLAME, (100, 100)) == []  # no rules: nothing kept
+    assert book.get("c", "fire") is None and book.update("c", "fire", frame(0.0), FLAME) == []  # no rules
 
     book.apply(camera(rules=[FIRE]), "c")
-    assert [s.phase for s in book.update("c", 1.0, FLAME, (100, 100))] == ["open"]
-    rules = book.get("c")
+    assert [s.phase for s in book.update("c", "fire", frame(1.0), FLAME)] == ["open"]
+    assert got.seen[0] is not None and got.seen[0].model == "fire" and got.seen[0].frame.ts == 1.0
+    rules = book.get("c", "fire")
     book.apply(camera(name="Renamed", rules=[FIRE]), "c")
-    assert book.get("c") is rules and len(got) == 1  # unchanged rules: same state, no close
+    assert book.get("c", "fire") is rules and len(got.steps) == 1  # unchanged rules: same state, no close
 
     book.apply(camera(enabled=False, rules=[FIRE]), "c")  # a disabled camera raises nothing
-    assert book.get("c") is None and [(s.rule_id, s.phase) for s in got] == [("fire", "open"), ("fire", "close")]
+    assert book.get("c", "fire") is None
+    assert [(s.rule_id, s.phase) for s in got.steps] == [("fire", "open"), ("fire", "close")]
+    assert got.seen[-1] is None  # a close without a frame
 
     book.apply(camera(rules=[FIRE | {"enabled": False}]), "c")
-    assert book.get("c") is None
+    assert book.get("c", "fire") is None
     book.apply(camera(rules=[FIRE]), "c")
-    book.update("c", 2.0, FLAME, (100, 100))
+    book.update("c", "fire", frame(2.0), FLAME)
     book.apply(None, "c")  # camera removed
-    assert book.get("c") is None and got[-1].phase == "close"
+    assert book.get("c", "fire") is None and got.steps[-1].phase == "close"
+
+
+def test_each_rule_looks_at_one_model():
+    labels = {"fire": ["fire", "smoke"], "people": ["person"]}
+    spec = camera(detect={"models": ["fire", "people"]}, rules=[CROWD, FIRE, FIRE | {"id": "any", "labels": None}])
+    groups = assign_models(spec, labels.get)
+    assert {m: [r.id for r in rs] for m, rs in groups.items()} == {"people": ["crowd"], "fire": ["fire", "any"]}
+    pinned = camera(detect={"models": ["fire", "people"]}, rules=[CROWD | {"model": "fire"}])
+    assert list(assign_models(pinned, labels.get)) == ["fire"]
+
+    got = Sink()
+    book = RuleBook(got, labels_of=labels.get)
+    book.apply(camera(detect={"models": ["fire", "people"]}, rules=[CROWD, FIRE]), "c")
+    assert book.models("c") == ["fire", "people"]
+    two = [Detection("person", 0, 0.9, (10, 10, 20, 40)), Detection("person", 0, 0.9, (50, 10, 60, 40))]
+    for t in (1.0, 1.2, 1.4):
+        book.update("c", "people", frame(t), two)
+        # The fire model's results say nothing about people: the crowd goes on being seen.
+        book.update("c", "fire", frame(t + 0.1), [])
+    assert [(s.rule_id, s.phase) for s in got.steps] == [("crowd", "open")]
+
+
+def test_rule_codes_are_checked_against_the_code_tables():
+    tax = load_taxonomy()
+    check_rule_codes(tax, [RuleSpec.model_validate(FIRE)])
+    try:
+        check_rule_codes(tax, [RuleSpec.model_validate(FIRE), RuleSpec.model_validate(FIRE | {"category_code": "9"})])
+    except TaxonomyError as exc:
+        assert exc.field == "rules[1].category_code" and "0401" in exc.allowed
+    else:
+        raise AssertionError("an unknown category was accepted")
 
 
 def test_a_failing_sink_is_logged_and_analytics_go_on(caplog):
-    def broken(_steps: list[IncidentUpdate]) -> None:
+    def broken(_steps: list[IncidentUpdate], _seen: Sighting | None) -> None:
         raise RuntimeError("database down")
 
     book = RuleBook(broken)
     book.apply(camera(rules=[FIRE]), "c")
     with caplog.at_level(logging.ERROR, logger="videohub.analytics"):
-        steps = book.update("c", 1.0, FLAME, (100, 100))
+        steps = book.update("c", "fire", frame(1.0), FLAME)
     assert [s.phase for s in steps] == ["open"] and "incident sink failed" in caplog.text

@@ -50,11 +50,27 @@ class _Camera:
     results: dict[str, ModelResult] = field(default_factory=dict)
 
 
+ResultListener = Callable[[str, ModelResult], None]
+"""(camera id, result) for every analysed frame of every model: the incident rules."""
+
+
 class AnalyticsSampler:
-    def __init__(self, hub: StreamHub, engines: dict[str, DetectionEngine], motion: MotionScore | None = None) -> None:
+    """`on_result` hears of every model result, in the engine's thread: it must be quick. A frame
+    the motion gate keeps from the models is reported too, with each model's previous detections
+    (nothing moved, so what was there is still there): rules measuring time (dwell, persistence,
+    the end of an incident) go on in a still scene instead of freezing."""
+
+    def __init__(
+        self,
+        hub: StreamHub,
+        engines: dict[str, DetectionEngine],
+        motion: MotionScore | None = None,
+        on_result: ResultListener | None = None,
+    ) -> None:
         self._hub = hub
         self._engines = engines
         self._motion = motion
+        self._on_result_listener = on_result
         self._cameras: dict[str, _Camera] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -108,9 +124,20 @@ class AnalyticsSampler:
                 detections = [d for d in detections if d.label in labels]
             cam = self._cameras.get(camera_id)
             if cam is not None:
-                cam.results[model] = ModelResult(model, frame.ts, frame.seq, detections, time.time(), frame)
+                result = ModelResult(model, frame.ts, frame.seq, detections, time.time(), frame)
+                cam.results[model] = result
+                self._tell(camera_id, result)
 
         return store
+
+    def _tell(self, camera_id: str, result: ModelResult) -> None:
+        if self._on_result_listener is None:
+            return
+        try:
+            self._on_result_listener(camera_id, result)
+        except Exception:
+            # The listener's failure must not stop the detections of this or other cameras.
+            log.exception("result listener failed on camera %s, model %s", camera_id, result.model)
 
     def _sample(self, camera_id: str, cam: _Camera) -> None:
         frame = cam.lease.channel.slot.latest()
@@ -122,6 +149,11 @@ class AnalyticsSampler:
         gate = self._motion if settings.motion_gate else None
         if gate is not None and gate(frame.image, camera_id) < settings.motion_threshold:
             cam.gated += 1
+            now = time.time()
+            for model in settings.models:
+                previous = cam.results.get(model)
+                if previous is not None:
+                    self._tell(camera_id, ModelResult(model, frame.ts, frame.seq, previous.detections, now, frame))
             return
         for model in settings.models:
             engine = self._engines.get(model)

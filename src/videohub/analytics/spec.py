@@ -126,6 +126,12 @@ class RuleSpec(_Strict):
         description="Flicker filter. Default: 3 of 5 frames for presence and count, 1 of 1 for dwell (dwell_seconds "
         "already demands time). Not allowed on line rules: a crossing is itself seen over two positions.",
     )
+    model: str | None = Field(
+        None,
+        max_length=64,
+        description="Model (one of the camera's detect.models) whose detections the rule looks at. Default: the "
+        "camera's first model that knows one of the rule's labels, else its first model.",
+    )
     category_code: str = Field(
         ...,
         min_length=1,

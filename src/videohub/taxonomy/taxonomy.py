@@ -33,6 +33,7 @@ class TaxonomyError(ValueError):
 
     def __init__(self, field: str, message: str, allowed: list[str] | None = None) -> None:
         self.field = field
+        self.message = message
         self.allowed = allowed or []
         text = f"{field}: {message}"
         if self.allowed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import ValidationError
 
+from videohub.analytics.rulebook import check_rule_codes
 from videohub.api.deps import Camera, Channel, Runtime
 from videohub.api.errors import validation_detail
 from videohub.api.schemas import (
@@ -42,6 +43,7 @@ def list_cameras(runtime: Runtime) -> list[CameraOut]:
 @router.post("", response_model=CameraOut, status_code=201, responses={409: {"model": ErrorOut}})
 def create_camera(body: CameraCreate, runtime: Runtime) -> CameraOut:
     _check_models(runtime, body.detect.models if body.detect else [])
+    check_rule_codes(runtime.taxonomy, body.rules)
     try:
         cam = runtime.registry.create(body)
     except CameraExists:
@@ -57,6 +59,8 @@ def get_camera(camera: Camera, runtime: Runtime) -> CameraOut:
 @router.patch("/{camera_id}", response_model=CameraOut, responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
 def patch_camera(camera_id: str, body: CameraPatch, runtime: Runtime) -> CameraOut:
     _check_models(runtime, (body.detect or {}).get("models") or [])
+    if body.rules is not None:
+        check_rule_codes(runtime.taxonomy, body.rules)
     try:
         cam = runtime.registry.update(camera_id, body.model_dump(exclude_unset=True))
     except CameraNotFound:

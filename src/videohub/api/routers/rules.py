@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from pydantic import ValidationError
 
+from videohub.analytics.rulebook import check_rule_codes
 from videohub.analytics.spec import RuleSpec
 from videohub.api.deps import Camera, Runtime
 from videohub.api.errors import validation_detail
@@ -30,6 +31,7 @@ def get_rules(camera: Camera) -> list[RuleSpec]:
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 def put_rules(camera_id: str, body: list[RuleSpec], runtime: Runtime) -> list[RuleSpec]:
+    check_rule_codes(runtime.taxonomy, body)  # TaxonomyError: 422 listing the codes
     try:
         cam = runtime.registry.update(camera_id, {"rules": [r.model_dump(mode="json") for r in body]})
     except CameraNotFound:
