@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from tests.api.test_events import body
+from tests.api.test_events import body, hub_db  # noqa: F401  (hub_db: a fixture)
 from tests.conftest import wait_for
 from videohub.api import sse
 
@@ -47,8 +47,8 @@ class SseReader:
         self.client.close()
 
 
-def test_resume_with_last_event_id_then_live(live_hub):
-    hub = live_hub([])
+def test_resume_with_last_event_id_then_live(hub_db, live_hub):  # noqa: F811
+    hub = live_hub([], **hub_db)
     http = hub.http
     ids = [http.post("/api/v1/events", json=body(title=f"e{i}")).json()["id"] for i in range(3)]
     reader = SseReader(hub.base, last_id="1")

@@ -6,8 +6,9 @@ import base64
 import threading
 
 import httpx
+import pytest
 
-from tests.events.conftest import T0
+from tests.events.conftest import T0, pg_database
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
 GATE = {
@@ -91,8 +92,20 @@ def test_bad_events_get_422_naming_field_and_allowed_codes(live_hub):
     assert http.get("/api/v1/events").json() == {"items": [], "next_cursor": None}
 
 
-def test_concurrent_retries_over_http_make_one_event(live_hub):
-    hub = live_hub([])
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_db(request):
+    """Config sections for the hub's database. Requested before live_hub, so it is torn
+    down after the hub has stopped."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    url, drop = pg_database()
+    yield {"database": {"url": url}}
+    drop()
+
+
+def test_concurrent_retries_over_http_make_one_event(hub_db, live_hub):
+    hub = live_hub([], **hub_db)
     statuses: list[int] = []
     ids: list[str] = []
     barrier = threading.Barrier(10)
