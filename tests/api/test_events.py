@@ -168,3 +168,16 @@ def test_list_filters_and_cursor_over_http(live_hub):
     assert [e["id"] for e in r.json()["items"]] == [made[3]]
     assert http.get("/api/v1/events", params={"cursor": "bogus"}).status_code == 422
     assert http.get("/api/v1/events", params={"limit": 0}).status_code == 422
+
+
+def test_a_citys_own_tables_are_served_and_enforced(live_hub, tmp_path):
+    own = tmp_path / "tables"
+    own.mkdir()
+    (own / "sources.yaml").write_text(
+        "sources:\n  - {code: city_app, name_zh: 城市App, name_en: City app}\n", encoding="utf-8"
+    )
+    http = live_hub([], taxonomy={"dir": str(own)}).http
+    assert [s["code"] for s in http.get("/api/v1/taxonomy").json()["sources"]] == ["city_app"]
+    assert http.post("/api/v1/events", json=body(source="city_app")).status_code == 201
+    r = http.post("/api/v1/events", json=body(source="citizen_app"))
+    assert r.status_code == 422 and r.json()["allowed"] == ["city_app"]
