@@ -88,6 +88,12 @@ def test_stream_filters_and_starts_now_without_last_event_id(live_hub):
         assert (seq, data["event"]["title"]) == (4, "wanted")
     finally:
         reader.close()
+    # an id from a database that has since been replaced: everything in this one
+    reader = SseReader(hub.base, params={"source": "ai_video", "region": "150103"}, last_id="999")
+    try:
+        assert [data["event"]["title"] for _, _, data in reader.events(2)] == ["old", "wanted"]
+    finally:
+        reader.close()
     r = http.get("/api/v1/events/stream", params={"category": "nope"})
     assert r.status_code == 422 and r.json()["field"] == "category"
     r = http.get("/api/v1/events/stream", headers={"Last-Event-ID": "abc"})

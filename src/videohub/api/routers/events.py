@@ -110,13 +110,15 @@ def stream_events(
     `data:` the change with the event as it is now. Without Last-Event-ID it starts now."""
     service = runtime.events
     service.check_filter(flt)  # a bad code is a 422 now, not a stream that ends at once
-    if last_event_id is None:
-        after = service.last_seq()
-    else:
+    after = head = service.last_seq()
+    if last_event_id is not None:
         try:
             after = int(last_event_id)
         except ValueError:
             raise HTTPException(422, "Last-Event-ID: must be an id this stream sent (a number)") from None
+        # An id beyond the outbox comes from a database that has since been replaced:
+        # from the start of this one, rather than waiting for seqs to catch up.
+        after = 0 if after > head else after
     return StreamingResponse(
         change_stream(request, service, flt, after),
         media_type="text/event-stream",
