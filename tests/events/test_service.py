@@ -40,6 +40,8 @@ def test_invalid_codes_are_refused_listing_allowed(service: EventService):
         service.create(event_in(source="fax"), actor="x")
     with pytest.raises(TaxonomyError, match="region_code: '150106'"):
         service.create(event_in(region_code="150106"), actor="x")
+    with pytest.raises(TaxonomyError, match=r"camera_id \(its region_code\): '110101' is not a division"):
+        service.create(event_in(camera_id="beijing", region_code=None), actor="x")
     with pytest.raises(TaxonomyError, match="camera_id: no camera 'ghost'"):
         service.create(event_in(camera_id="ghost"), actor="x")
     assert service.changes_after(0) == []  # nothing half-written
