@@ -74,6 +74,14 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         assert "s3cret-pass" not in str(cams) and cams["river-bridge"]["stream_url"].startswith("rtsp://***@")
         snap = httpx.get(f"{base}/api/v1/cameras/gate/snapshot.jpg", timeout=20)  # on-demand camera
         assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8", snap.text
+
+        # The demo's rules raise standard events from what the simulated square shows.
+        def fire_events() -> list[dict]:
+            page = httpx.get(f"{base}/api/v1/events", params={"camera": "square", "category": "0401"}).json()
+            return page["items"]
+
+        (fire,) = wait_for(fire_events, timeout=40, what="a fire event from the demo's square")
+        assert fire["source"] == "ai_video" and fire["has_snapshot"] and fire["region_code"] == "150102"
     except BaseException as exc:  # re-raised below with the demo's own output attached
         failure = exc
     finally:

@@ -112,6 +112,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "videohub demo is starting. Open:",
         f"  API and docs      {base}/docs",
         f"  cameras           {base}/api/v1/cameras",
+        f"  events            {base}/api/v1/events  (live: {base}/api/v1/events/stream)",
+        f"  code tables       {base}/api/v1/taxonomy",
     ]
     for cam in config.cameras:
         banner += [
