@@ -13,8 +13,12 @@ from videohub.analytics.sampler import AnalyticsSampler, MotionScore
 from videohub.config import Config
 from videohub.db import init_db, make_engine
 from videohub.detect.models import ModelSet
+from videohub.events.cursors import OutboxCursors
+from videohub.events.delivery import WebhookWorker
+from videohub.events.nats_publisher import NatsPublisher
 from videohub.events.notify import ChangeNotifier
 from videohub.events.service import CameraFacts, EventService
+from videohub.events.webhooks import SubscriptionService
 from videohub.registry.service import CameraNotFound, CameraRegistry
 from videohub.rtsp.feed import MediaFeed
 from videohub.rtsp.server import RtspServer
@@ -46,6 +50,11 @@ class HubRuntime:
         self.registry = CameraRegistry(self.sessions, config.cameras, config_source)
         self.notifier = ChangeNotifier()
         self.events = EventService(self.sessions, self.taxonomy, self.notifier, cameras=self._camera_facts)
+        self.subscriptions = SubscriptionService(self.sessions, self.events)
+        self.webhooks = WebhookWorker(self.subscriptions, self.notifier, config.webhooks)
+        self.nats: NatsPublisher | None = None
+        if config.nats.url:
+            self.nats = NatsPublisher(self.events, OutboxCursors(self.sessions), self.notifier, config.nats)
         self.hub = StreamHub(config.defaults)
         self.hls = HlsManager(self.hub, config.hls)
         self.models = ModelSet(config.all_models())
@@ -81,6 +90,9 @@ class HubRuntime:
         return self.hub.feed(path.strip("/").split("/")[0])
 
     def start(self) -> None:
+        self.webhooks.start()
+        if self.nats is not None:
+            self.nats.start()
         for cam in self.registry.all():
             self.hub.apply(cam.spec)
             self.analytics.apply(cam.spec, cam.spec.id)
@@ -102,6 +114,10 @@ class HubRuntime:
     def stop(self) -> None:
         # First: open event streams end, so a server waiting for its connections can finish.
         self.notifier.close()
+        # Then the pushers: attempts in flight finish and are recorded, so none is repeated.
+        self.webhooks.stop()
+        if self.nats is not None:
+            self.nats.stop()
         if self.rtsp is not None:
             self.rtsp.stop()
         self.analytics.stop()
