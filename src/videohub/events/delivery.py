@@ -21,6 +21,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -45,6 +46,20 @@ def backoff_delay(attempts: int, initial: float, maximum: float, rng: random.Ran
     every hub's retries in the same instant."""
     capped = min(maximum, initial * 2 ** max(0, attempts - 1))
     return capped / 2 + (rng or random).uniform(0, capped / 2)
+
+
+def split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None]:
+    """The URL without `user:password@`, and those as basic auth. httpx logs every request's
+    URL at INFO: credentials left in it would reach the log."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    auth = httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
+    return urlunsplit(parts._replace(netloc=netloc)), auth
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -202,7 +217,8 @@ class WebhookWorker:
         status: int | None = None
         retry_after: float | None = None
         try:
-            response = http.post(claimed.url, content=body, headers=headers)
+            url, auth = split_credentials(claimed.url)
+            response = http.post(url, content=body, headers=headers, auth=auth)
             status = response.status_code
             if 200 <= status < 300:
                 self.service.record(claimed, True, status, None, None)

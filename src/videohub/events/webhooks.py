@@ -170,7 +170,7 @@ class SubscriptionService:
                 .where(DeliveryRow.subscription_id.in_([r.id for r in rows]), DeliveryRow.status != "delivered")
                 .group_by(DeliveryRow.subscription_id, DeliveryRow.status)
             )
-            counts = {(sub, status): n for sub, status, n in s.execute(query).tuples()}
+            counts = {(sub, status): n for sub, status, n in s.execute(query).all()}
         return [
             SubscriptionOut(
                 id=r.id,
@@ -270,7 +270,7 @@ class SubscriptionService:
             .where(SubscriptionRow.active)
         )
         with self.sessions() as s:
-            return [Head(sub, at or _now()) for sub, at in s.execute(query).tuples()]
+            return [Head(sub, at or _now()) for sub, at in s.execute(query).all()]
 
     def claim(self, sub_id: str, lease: float) -> Claimed | None:
         """Takes the subscription's oldest pending delivery for one attempt, if it is due;

@@ -1,0 +1,242 @@
+"""Webhook subscriptions end to end: a real hub (uvicorn, SQLite file) delivering to a real
+HTTP receiver started by the test."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+
+import pytest
+
+from tests.api.test_events import body
+from tests.conftest import free_port, wait_for
+from tests.events.receiver import Receiver
+from videohub.db import init_db, make_engine
+from videohub.events.delivery import backoff_delay
+from videohub.events.service import EventService
+from videohub.events.subscription_models import DeliveryRow
+from videohub.events.webhooks import SubscriptionService
+from videohub.taxonomy import load_taxonomy
+
+SECRET = "s3cret-for-the-tests-0123456789"
+# Short delays keep the suite fast; the first retry is still far enough off (>= 0.25 s)
+# for a test to stop the hub between two attempts.
+FAST = {"timeout": 2, "max_attempts": 5, "backoff_initial": 0.5, "backoff_max": 1, "poll_interval": 0.5}
+
+
+@pytest.fixture
+def receiver():
+    made: list[Receiver] = []
+
+    def make(**kw) -> Receiver:
+        r = Receiver(kw.pop("secret", SECRET), **kw)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def subscribe(http, url: str, **fields) -> dict:
+    r = http.post("/api/v1/subscriptions", json={"url": url, "secret": SECRET, **fields})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_delivery_fails_twice_survives_a_restart_then_arrives_once(live_hub, receiver):
+    hook = receiver(fail_first=2)
+    hub = live_hub([], webhooks=FAST)
+    sub = subscribe(hub.http, hook.url, filters={"category": ["0402"]}, description="smoke desk")
+    wanted = hub.http.post("/api/v1/events", json=body(title="smoke")).json()
+    other = hub.http.post("/api/v1/events", json=body(title="fire", category_code="0401")).json()
+    wait_for(lambda: hook.requests, 10, what="first attempt")
+    hub.stop()  # while the receiver is still failing
+    before = hook.snapshot()
+    assert [r.answered for r in before] in ([500], [500, 500])
+
+    hub = live_hub([], webhooks=FAST)  # same SQLite file
+    wait_for(lambda: hook.accepted, 10, what="delivery after the restart")
+    later = hub.http.post("/api/v1/events", json=body(title="smoke again")).json()
+    wait_for(lambda: len(hook.accepted) == 2, 10, what="the next delivery")
+
+    got = hook.snapshot()
+    assert all(r.signature_ok for r in got)
+    first = [r for r in got if r.body["event"]["id"] == wanted["id"]]
+    assert [r.answered for r in first] == [500, 500, 200]
+    assert [r.body["attempt"] for r in first] == [1, 2, 3]
+    assert len({r.headers["X-Videohub-Delivery"] for r in first}) == 1  # one id across retries and restart
+    assert first[0].headers["X-Videohub-Delivery"] == first[0].body["delivery_id"]
+    assert {r.headers["X-Videohub-Event"] for r in first} == {"created"}
+    assert all(r.headers["X-Videohub-Timestamp"].isdigit() for r in got)
+    # exactly one accepted delivery per change, in outbox order; the fire never went out
+    accepted = [(r.body["seq"], r.body["event"]["id"]) for r in hook.accepted]
+    assert accepted == [(1, wanted["id"]), (3, later["id"])]
+    assert other["id"] not in {r.body["event"]["id"] for r in got}
+    payload = first[-1].body
+    assert payload["subscription_id"] == sub["id"] and payload["kind"] == "created"
+    assert payload["event"]["title"] == "smoke" and payload["event"]["category_code"] == "0402"
+
+    deliveries = hub.http.get(f"/api/v1/subscriptions/{sub['id']}/deliveries").json()
+    assert [(d["seq"], d["status"], d["attempts"]) for d in deliveries] == [(3, "delivered", 1), (1, "delivered", 3)]
+    assert deliveries[1]["last_status_code"] == 200 and deliveries[1]["last_error"] is None
+    assert hub.http.get(f"/api/v1/subscriptions/{sub['id']}").json()["pending"] == 0
+
+
+def test_order_kept_and_a_dead_receiver_blocks_nobody(live_hub, receiver):
+    hook = receiver()
+    hub = live_hub([], webhooks={**FAST, "max_attempts": 2, "backoff_initial": 0.05, "backoff_max": 0.1})
+    good = subscribe(hub.http, hook.url)
+    dead = subscribe(hub.http, f"http://127.0.0.1:{free_port()}/nobody-listens")
+    ids = [hub.http.post("/api/v1/events", json=body(title=f"e{i}")).json()["id"] for i in range(3)]
+    hub.http.post(f"/api/v1/events/{ids[0]}/transitions", json={"to_status": 20, "actor": "clerk"})
+    wait_for(lambda: len(hook.accepted) == 4, 10, what="four deliveries")
+    assert [(r.body["seq"], r.body["kind"]) for r in hook.accepted] == [
+        (1, "created"),
+        (2, "created"),
+        (3, "created"),
+        (4, "transition"),
+    ]
+    assert hook.accepted[3].body["event"]["status"] == 20
+
+    def dead_gave_up():
+        return hub.http.get(f"/api/v1/subscriptions/{dead['id']}").json()["failed"] == 4
+
+    wait_for(dead_gave_up, 10, what="the dead subscription to give up")
+    failed = hub.http.get(f"/api/v1/subscriptions/{dead['id']}/deliveries", params={"status": "failed"}).json()
+    assert [(d["seq"], d["attempts"], d["next_attempt_at"]) for d in failed] == [(s, 2, None) for s in (4, 3, 2, 1)]
+    assert all(d["last_status_code"] is None and "ConnectError" in d["last_error"] for d in failed)
+
+    # Paused: nothing goes out; resumed: what happened meanwhile follows, in order.
+    r = hub.http.patch(f"/api/v1/subscriptions/{good['id']}", json={"active": False})
+    assert r.status_code == 200 and r.json()["active"] is False
+    paused = hub.http.post("/api/v1/events", json=body(title="while paused")).json()
+    wait_for(lambda: hub.http.get(f"/api/v1/subscriptions/{dead['id']}").json()["failed"] == 5, 10)
+    assert len(hook.accepted) == 4
+    hub.http.patch(f"/api/v1/subscriptions/{good['id']}", json={"active": True})
+    wait_for(lambda: len(hook.accepted) == 5, 10, what="delivery after resume")
+    assert hook.accepted[4].body["event"]["id"] == paused["id"]
+
+
+def test_secrets_never_in_responses_or_logs(live_hub, receiver, caplog):
+    caplog.set_level(logging.DEBUG)
+    hook = receiver(fail_first=1)
+    hub = live_hub([], webhooks=FAST)
+    password = "hook-pass-9876"
+    url = hook.url.replace("http://", f"http://hookuser:{password}@")
+    created = hub.http.post("/api/v1/subscriptions", json={"url": url, "secret": SECRET})
+    assert created.status_code == 201
+    sub = created.json()
+    assert sub["url"] == hook.url.replace("http://", "http://***@") and "secret" not in sub
+    hub.http.post("/api/v1/events", json=body())
+    wait_for(lambda: hook.accepted, 10, what="delivery")
+    assert hook.accepted[0].headers["Authorization"].startswith("Basic ")
+
+    new_secret = "rotated-secret-abcdefghijkl"
+    patched = hub.http.patch(f"/api/v1/subscriptions/{sub['id']}", json={"secret": new_secret})
+    assert patched.status_code == 200
+    hook.secret = new_secret
+    hub.http.post("/api/v1/events", json=body())
+    wait_for(lambda: len(hook.accepted) == 2, 10, what="delivery signed with the new secret")
+    texts = [
+        created.text,
+        patched.text,
+        hub.http.get("/api/v1/subscriptions").text,
+        hub.http.get(f"/api/v1/subscriptions/{sub['id']}").text,
+        hub.http.get(f"/api/v1/subscriptions/{sub['id']}/deliveries").text,
+        hub.http.get("/openapi.json").text,
+    ]
+    assert "HTTP 500" in caplog.text and "***@127.0.0.1" in caplog.text  # the failed attempt is logged
+    for secret in (SECRET, new_secret, password):
+        assert secret not in caplog.text
+        assert all(secret not in t for t in texts)
+
+
+def test_crud_and_validation_errors(live_hub):
+    http = live_hub([]).http
+    ok = {"url": "https://agency.example/hook", "secret": SECRET}
+
+    def error(method: str, path: str, payload: dict) -> dict:
+        r = http.request(method, path, json=payload)
+        assert r.status_code == 422, r.text
+        return r.json()
+
+    assert error("POST", "/api/v1/subscriptions", {**ok, "url": "ftp://x/y"})["errors"][0]["loc"] == ["body", "url"]
+    assert "http or https" in error("POST", "/api/v1/subscriptions", {**ok, "url": "ftp://x/y"})["detail"]
+    assert error("POST", "/api/v1/subscriptions", {"url": ok["url"]})["errors"][0]["loc"] == ["body", "secret"]
+    short = error("POST", "/api/v1/subscriptions", {**ok, "secret": "short"})
+    assert short["errors"][0]["loc"] == ["body", "secret"] and "short" not in short["detail"]
+    assert "unknown field" in error("POST", "/api/v1/subscriptions", {**ok, "secrett": "x"})["detail"]
+    assert "unknown field" in error("POST", "/api/v1/subscriptions", {**ok, "filters": {"levle": [1]}})["detail"]
+    bad_code = error("POST", "/api/v1/subscriptions", {**ok, "filters": {"level": [9]}})
+    assert bad_code["field"] == "filters.level" and "1" in bad_code["allowed"]
+    assert error("POST", "/api/v1/subscriptions", {**ok, "filters": {"region": ["999999"]}})["field"] == (
+        "filters.region"
+    )
+    assert http.get("/api/v1/subscriptions").json() == []
+
+    sub = http.post("/api/v1/subscriptions", json={**ok, "filters": {"level": [1, 2], "region": ["150102"]}}).json()
+    assert sub["filters"]["level"] == [1, 2] and sub["active"] is True and sub["description"] == ""
+    path = f"/api/v1/subscriptions/{sub['id']}"
+    assert error("PATCH", path, {"url": None})["errors"][0]["loc"] == ["body", "url"]
+    assert error("PATCH", path, {"url": "https://***@agency.example/hook"})["errors"][0]["loc"] == ["body", "url"]
+    assert error("PATCH", path, {"filters": {"category": ["nope"]}})["field"] == "filters.category"
+    r = http.patch(path, json={"description": "fire brigade", "filters": {"category": ["04"]}})
+    assert r.status_code == 200
+    assert (r.json()["description"], r.json()["filters"]["category"], r.json()["filters"]["level"]) == (
+        "fire brigade",
+        ["04"],
+        [],
+    )
+    assert [s["id"] for s in http.get("/api/v1/subscriptions").json()] == [sub["id"]]
+    assert http.get(f"{path}/deliveries").json() == []
+    assert http.get(f"{path}/deliveries", params={"status": "lost"}).status_code == 422
+    assert http.delete(path).status_code == 204
+    for r in (
+        http.get(path),
+        http.patch(path, json={"active": False}),
+        http.delete(path),
+        http.get(f"{path}/deliveries"),
+    ):
+        assert r.status_code == 404 and sub["id"] in r.json()["detail"]
+
+
+def test_concurrent_dispatchers_queue_each_change_once(tmp_path):
+    """Two hubs on one database race to queue the same changes: the cursor's compare-and-set
+    (and the unique (subscription, seq)) let each change in exactly once."""
+    from sqlalchemy import func, select
+
+    from tests.events.conftest import event_in
+    from videohub.events.subscription_schema import SubscriptionIn
+
+    sessions = init_db(make_engine(f"sqlite:///{tmp_path}/race.db"))
+    events = EventService(sessions, load_taxonomy())
+    subs = [SubscriptionService(sessions, events) for _ in range(4)]
+    sub = subs[0].create(SubscriptionIn(url="http://127.0.0.1:9/x", secret=SECRET))
+    for i in range(150):
+        events.create(event_in(title=f"e{i}"), actor="test")
+    barrier = threading.Barrier(len(subs))
+
+    def run(service: SubscriptionService) -> None:
+        barrier.wait()
+        service.dispatch()
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in subs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with sessions() as s:
+        seqs = list(s.scalars(select(DeliveryRow.seq).order_by(DeliveryRow.seq)))
+        assert s.scalar(select(func.count()).select_from(DeliveryRow)) == 150
+    assert seqs == list(range(1, 151))
+    assert subs[1].get(sub.id).cursor == 150 and subs[1].get(sub.id).pending == 150
+
+
+def test_backoff_grows_capped_with_jitter():
+    rng = random.Random(1)
+    delays = [backoff_delay(n, 1.0, 30.0, rng) for n in range(1, 10)]
+    caps = [min(30.0, 2 ** (n - 1)) for n in range(1, 10)]
+    assert all(cap / 2 <= d <= cap for d, cap in zip(delays, caps, strict=True))
+    assert max(delays) <= 30.0 and len(set(delays)) == len(delays)
