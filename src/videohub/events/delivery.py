@@ -218,7 +218,7 @@ class WebhookWorker:
         retry_after: float | None = None
         try:
             url, auth = split_credentials(claimed.url)
-            response = http.post(url, content=body, headers=headers, auth=auth)
+            response = http.post(url, content=body, headers=headers, auth=auth or httpx.USE_CLIENT_DEFAULT)
             status = response.status_code
             if 200 <= status < 300:
                 self.service.record(claimed, True, status, None, None)
