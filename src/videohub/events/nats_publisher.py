@@ -64,7 +64,7 @@ class NatsPublisher:
         self.connected = False
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._thread: threading.Thread | None = None
         self._secrets = [s for one in self.url.split(",") for s in url_secrets(one.strip())]
 
@@ -88,34 +88,33 @@ class NatsPublisher:
         )
 
     def stop(self) -> None:
+        """Cancels the publisher wherever it waits (connecting, publishing, idle). A change
+        cut off between JetStream's ack and the stored cursor goes out again at the next
+        start, and JetStream drops the repeat by its Nats-Msg-Id."""
         self._stopping.set()
-        loop, stop_event = self._loop, self._stop_event
-        if loop is not None and stop_event is not None:
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
             with contextlib.suppress(RuntimeError):  # the loop has ended already
-                loop.call_soon_threadsafe(stop_event.set)
+                loop.call_soon_threadsafe(task.cancel)
         if self._thread is not None:
-            self._thread.join(self.config.publish_timeout + self.config.connect_timeout + 5)
+            self._thread.join(10)
             self._thread = None
 
     def _run(self, ready: threading.Event) -> None:
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
-            self._stop_event = asyncio.Event()
+            self._task = asyncio.current_task()
             ready.set()
-            await self._serve()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._serve()
 
         asyncio.run(main())
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleeps, but wakes at once when the publisher stops."""
-        assert self._stop_event is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), seconds)
 
     async def _serve(self) -> None:
         import nats
 
         delay = self.config.reconnect_initial
+        failing = False
         while not self._stopping.is_set():
             nc: Any = None
             try:
@@ -126,17 +125,25 @@ class NatsPublisher:
                     name="videohub",
                     connect_timeout=self.config.connect_timeout,
                     allow_reconnect=False,
+                    # Two quick tries per server, then our backoff (nats-py's own initial
+                    # connect would otherwise retry for two minutes).
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0,
                     error_cb=self._on_error,
                 )
                 js = nc.jetstream(timeout=self.config.publish_timeout)
                 await self._ensure_stream(js)
-                self.connected = True
+                self.connected, failing = True, False
                 delay = self.config.reconnect_initial
                 log.info("NATS publisher connected to %s", mask_url(self.url))
                 await self._publish_loop(js)
             except Exception as exc:  # any failure: back off and resume from the cursor
                 if not self._stopping.is_set():
-                    log.warning(
+                    # Loud once per outage, quiet while it lasts: the log is not flooded.
+                    level = logging.DEBUG if failing else logging.WARNING
+                    failing = True
+                    log.log(
+                        level,
                         "NATS publisher: %s; retrying in %.1fs from outbox seq %d",
                         self._masked(f"{type(exc).__name__}: {exc}"),
                         delay,
@@ -149,7 +156,7 @@ class NatsPublisher:
                         await nc.close()
             if self._stopping.is_set():
                 return
-            await self._sleep(delay / 2 + random.uniform(0, delay / 2))
+            await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
             delay = min(self.config.reconnect_max, delay * 2)
 
     async def _on_error(self, exc: Exception) -> None:
@@ -174,7 +181,6 @@ class NatsPublisher:
             log.info("added subjects %s to JetStream stream %s", wanted, self.config.stream)
 
     async def _publish_loop(self, js: Any) -> None:
-        assert self._stop_event is not None
         prefix = self.config.subject_prefix
         while not self._stopping.is_set():
             changes = await asyncio.to_thread(self.events.changes_after, self.cursor, None, BATCH)
@@ -198,10 +204,6 @@ class NatsPublisher:
                     await asyncio.to_thread(self.cursors.advance, self.cursor_name, self.cursor)
             if len(changes) == BATCH:
                 continue
-            waiter = asyncio.ensure_future(self.notifier.wait_async(self.cursor, self.config.poll_interval))
-            stopper = asyncio.ensure_future(self._stop_event.wait())
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (waiter, stopper):
-                task.cancel()
+            await self.notifier.wait_async(self.cursor, self.config.poll_interval)
             if self.notifier.closed:
-                await self._sleep(self.config.poll_interval)  # the hub is stopping
+                await asyncio.sleep(self.config.poll_interval)  # the hub is stopping
