@@ -12,7 +12,7 @@ import pytest
 from tests.api.test_events import body
 from tests.conftest import free_port, wait_for
 from tests.events.receiver import Receiver
-from videohub.db import init_db, make_engine
+from videohub.db import init_db
 from videohub.events.delivery import backoff_delay
 from videohub.events.service import EventService
 from videohub.events.subscription_models import DeliveryRow
@@ -202,36 +202,46 @@ def test_crud_and_validation_errors(live_hub):
         assert r.status_code == 404 and sub["id"] in r.json()["detail"]
 
 
-def test_concurrent_dispatchers_queue_each_change_once(tmp_path):
-    """Two hubs on one database race to queue the same changes: the cursor's compare-and-set
-    (and the unique (subscription, seq)) let each change in exactly once."""
-    from sqlalchemy import func, select
+def test_concurrent_dispatchers_queue_each_change_once(engine):
+    """Four hubs on one database (SQLite file, PostgreSQL) race to queue the same changes:
+    the cursor's compare-and-set and the unique (subscription, seq) let each in exactly once."""
+    from sqlalchemy import delete, select
 
     from tests.events.conftest import event_in
+    from videohub.events.subscription_models import SubscriptionRow
     from videohub.events.subscription_schema import SubscriptionIn
 
-    sessions = init_db(make_engine(f"sqlite:///{tmp_path}/race.db"))
+    sessions = init_db(engine)
     events = EventService(sessions, load_taxonomy())
     subs = [SubscriptionService(sessions, events) for _ in range(4)]
-    sub = subs[0].create(SubscriptionIn(url="http://127.0.0.1:9/x", secret=SECRET))
-    for i in range(150):
-        events.create(event_in(title=f"e{i}"), actor="test")
-    barrier = threading.Barrier(len(subs))
+    try:
+        sub = subs[0].create(SubscriptionIn(url="http://127.0.0.1:9/x", secret=SECRET, filters={"level": [2]}))
+        for i in range(150):
+            events.create(event_in(title=f"e{i}", level=2 if i % 3 else 3), actor="test")
+        barrier = threading.Barrier(len(subs))
+        errors: list[BaseException] = []
 
-    def run(service: SubscriptionService) -> None:
-        barrier.wait()
-        service.dispatch()
+        def run(service: SubscriptionService) -> None:
+            barrier.wait()
+            try:
+                service.dispatch()
+            except BaseException as exc:  # noqa: BLE001  (reported below)
+                errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(s,)) for s in subs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    with sessions() as s:
-        seqs = list(s.scalars(select(DeliveryRow.seq).order_by(DeliveryRow.seq)))
-        assert s.scalar(select(func.count()).select_from(DeliveryRow)) == 150
-    assert seqs == list(range(1, 151))
-    assert subs[1].get(sub.id).cursor == 150 and subs[1].get(sub.id).pending == 150
+        threads = [threading.Thread(target=run, args=(s,)) for s in subs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        with sessions() as s:
+            seqs = list(s.scalars(select(DeliveryRow.seq).order_by(DeliveryRow.seq)))
+        assert seqs == [i + 1 for i in range(150) if i % 3]  # level 2 only, each once
+        assert (subs[1].get(sub.id).cursor, subs[1].get(sub.id).pending) == (150, 100)
+    finally:
+        with sessions.begin() as s:
+            s.execute(delete(DeliveryRow))
+            s.execute(delete(SubscriptionRow))
 
 
 def test_backoff_grows_capped_with_jitter():
