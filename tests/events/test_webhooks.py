@@ -8,14 +8,17 @@ import random
 import threading
 
 import pytest
+from sqlalchemy import delete, event, select
 
 from tests.api.test_events import body
 from tests.conftest import free_port, wait_for
+from tests.events.conftest import event_in
 from tests.events.receiver import Receiver
-from videohub.db import init_db
+from videohub.db import init_db, make_engine
 from videohub.events.delivery import backoff_delay
 from videohub.events.service import EventService
-from videohub.events.subscription_models import DeliveryRow
+from videohub.events.subscription_models import DeliveryRow, SubscriptionRow
+from videohub.events.subscription_schema import SubscriptionIn
 from videohub.events.webhooks import SubscriptionService
 from videohub.taxonomy import load_taxonomy
 
@@ -118,6 +121,19 @@ def test_order_kept_and_a_dead_receiver_blocks_nobody(live_hub, receiver):
     wait_for(lambda: len(hook.accepted) == 5, 10, what="delivery after resume")
     assert hook.accepted[4].body["event"]["id"] == paused["id"]
 
+    # The operator fixes the dead receiver's URL and has a failed delivery sent again.
+    hub.http.patch(f"/api/v1/subscriptions/{dead['id']}", json={"url": hook.url})
+    oldest = failed[-1]
+    r = hub.http.post(f"/api/v1/subscriptions/{dead['id']}/deliveries/{oldest['id']}/retry")
+    assert r.status_code == 200 and (r.json()["status"], r.json()["attempts"]) == ("pending", 0)
+    wait_for(lambda: len(hook.accepted) == 6, 10, what="the retried delivery")
+    again = hook.accepted[5]
+    assert (again.headers["X-Videohub-Delivery"], again.body["seq"], again.body["attempt"]) == (oldest["id"], 1, 1)
+    retry_path = f"/api/v1/subscriptions/{dead['id']}/deliveries/{oldest['id']}/retry"
+    assert hub.http.post(retry_path).status_code == 409  # not failed (any more): nothing to retry
+    assert hub.http.post(f"/api/v1/subscriptions/{dead['id']}/deliveries/nope/retry").status_code == 404
+    assert hub.http.post(f"/api/v1/subscriptions/nope/deliveries/{oldest['id']}/retry").status_code == 404
+
 
 def test_secrets_never_in_responses_or_logs(live_hub, receiver, caplog):
     caplog.set_level(logging.DEBUG)
@@ -205,11 +221,6 @@ def test_crud_and_validation_errors(live_hub):
 def test_concurrent_dispatchers_queue_each_change_once(engine):
     """Four hubs on one database (SQLite file, PostgreSQL) race to queue the same changes:
     the cursor's compare-and-set and the unique (subscription, seq) let each in exactly once."""
-    from sqlalchemy import delete, select
-
-    from tests.events.conftest import event_in
-    from videohub.events.subscription_models import SubscriptionRow
-    from videohub.events.subscription_schema import SubscriptionIn
 
     sessions = init_db(engine)
     events = EventService(sessions, load_taxonomy())
@@ -242,6 +253,47 @@ def test_concurrent_dispatchers_queue_each_change_once(engine):
         with sessions.begin() as s:
             s.execute(delete(DeliveryRow))
             s.execute(delete(SubscriptionRow))
+
+
+def test_a_crash_while_queueing_loses_and_repeats_nothing(tmp_path):
+    """The transaction that queues deliveries also moves the cursor: if it fails, neither
+    happened, and the next round queues the same changes once."""
+    sessions = init_db(make_engine(f"sqlite:///{tmp_path}/crash.db"))
+    events = EventService(sessions, load_taxonomy())
+    subs = SubscriptionService(sessions, events)
+    sub = subs.create(SubscriptionIn(url="http://127.0.0.1:9/x", secret=SECRET))
+    for i in range(3):
+        events.create(event_in(title=f"e{i}"), actor="test")
+
+    def crash(_session: object) -> None:
+        raise RuntimeError("power cut")
+
+    event.listen(sessions, "before_commit", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        subs.dispatch()
+    event.remove(sessions, "before_commit", crash)
+    assert (subs.get(sub.id).cursor, subs.get(sub.id).pending) == (0, 0)
+    assert subs.dispatch() == 3 and subs.dispatch() == 0
+    assert [d.seq for d in subs.deliveries(sub.id)] == [3, 2, 1]
+
+
+def test_an_attempt_cut_off_by_a_crash_is_made_again_after_its_lease(tmp_path):
+    sessions = init_db(make_engine(f"sqlite:///{tmp_path}/lease.db"))
+    events = EventService(sessions, load_taxonomy())
+    subs = SubscriptionService(sessions, events)
+    sub = subs.create(SubscriptionIn(url="http://127.0.0.1:9/x", secret=SECRET))
+    events.create(event_in(), actor="test")
+    subs.dispatch()
+    first = subs.claim(sub.id, lease=0.3)
+    assert first is not None and first.attempt == 1
+    assert subs.claim(sub.id, lease=0.3) is None  # held: no second worker sends it meanwhile
+    # ... the hub holding it dies without recording anything ...
+    second = wait_for(lambda: subs.claim(sub.id, lease=5), 5, what="the lease to run out")
+    assert (second.id, second.attempt) == (first.id, 1)  # the same delivery, receivers de-duplicate
+    subs.record(first, True, 200, None, None)  # the dead hub's late answer counts for nothing
+    assert subs.deliveries(sub.id)[0].status == "pending"
+    subs.record(second, True, 200, None, None)
+    assert (subs.deliveries(sub.id)[0].status, subs.deliveries(sub.id)[0].attempts) == ("delivered", 1)
 
 
 def test_backoff_grows_capped_with_jitter():

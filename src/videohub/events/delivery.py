@@ -1,8 +1,9 @@
 """`WebhookWorker`: delivers the webhook queue over HTTP, in order per subscription.
 
-Two threads and a small pool:
-- the dispatcher waits on the `ChangeNotifier` (and polls slowly for changes made by other
-  processes), turning new outbox changes into queued deliveries;
+Three threads and a small pool:
+- the dispatcher turns new outbox changes into queued deliveries when the `ChangeNotifier`
+  announces a change (a small bridge thread waits on it), when a subscription changes, and
+  now and then without a wake-up (changes made by other processes);
 - the scheduler finds subscriptions whose oldest pending delivery is due and hands each to
   the pool, one task per subscription at a time, so a subscription's changes go out in seq
   order while a slow or failing receiver holds up nobody else.
@@ -76,12 +77,14 @@ class WebhookWorker:
         self.notifier = notifier
         self.config = config
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # the scheduler's
+        self._dispatch_wake = threading.Event()
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
         self._http: httpx.Client | None = None
+        service.on_change(self.wake)
 
     # --- life cycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -92,7 +95,12 @@ class WebhookWorker:
             headers={"User-Agent": f"videohub/{__version__}"},
         )
         self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="webhook")
-        for name, target in (("webhook-dispatch", self._dispatch_loop), ("webhook-schedule", self._schedule_loop)):
+        loops = (
+            ("webhook-notify", self._notify_loop),
+            ("webhook-dispatch", self._dispatch_loop),
+            ("webhook-schedule", self._schedule_loop),
+        )
+        for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -102,6 +110,7 @@ class WebhookWorker:
         so their outcome is recorded and nothing is sent twice."""
         self._stop.set()
         self._wake.set()
+        self._dispatch_wake.set()
         for thread in self._threads:
             thread.join()
         self._threads.clear()
@@ -113,22 +122,32 @@ class WebhookWorker:
             self._http = None
 
     # --- queueing ---------------------------------------------------------------------
-    def _dispatch_loop(self) -> None:
+    def wake(self) -> None:
+        """Looks for work now instead of at the next poll."""
+        self._dispatch_wake.set()
+        self._wake.set()
+
+    def _notify_loop(self) -> None:
         seen = self.notifier.latest
         while not self._stop.is_set():
-            target = self.notifier.latest
+            if self.notifier.wait(seen, self.config.poll_interval):
+                seen = self.notifier.latest
+                self._dispatch_wake.set()
+            elif self.notifier.closed:
+                return  # the hub is stopping
+
+    def _dispatch_loop(self) -> None:
+        while not self._stop.is_set():
+            # Cleared before reading: a change announced during the read wakes the next round.
+            self._dispatch_wake.clear()
             try:
                 if self.service.dispatch():
                     self._wake.set()
-                seen = target
             except Exception:
                 # A database hiccup: the cursor did not move, the next round retries.
                 log.exception("webhook dispatch failed; retrying in %.0fs", self.config.poll_interval)
-            # The notifier wakes us on this process's changes; the timeout catches the
-            # changes of other processes sharing the database.
-            self.notifier.wait(seen, self.config.poll_interval)
-            if self.notifier.closed:
-                self._stop.wait(self.config.poll_interval)  # the hub is stopping
+            # The timeout catches the changes of other processes sharing the database.
+            self._dispatch_wake.wait(self.config.poll_interval)
 
     # --- sending ----------------------------------------------------------------------
     def _schedule_loop(self) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -41,6 +42,14 @@ MAX_DELIVERY_PAGE = 500
 
 class SubscriptionNotFound(Exception):
     pass
+
+
+class DeliveryNotFound(Exception):
+    pass
+
+
+class NotRetryable(Exception):
+    """Only a failed delivery may be queued again (a pending one is queued already)."""
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -80,6 +89,16 @@ class SubscriptionService:
         self.sessions = sessions
         self.events = events
         self._bad_filters: set[str] = set()  # subscriptions whose filter was reported broken
+        self._listeners: builtins.list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Calls `listener` after a change that may give the worker work at once (a resumed
+        subscription, a new filter, a delivery queued again)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     # --- subscriptions ----------------------------------------------------------------
     def _check_filter(self, flt: EventFilter) -> None:
@@ -136,6 +155,7 @@ class SubscriptionService:
             if done.rowcount != 1:  # type: ignore[attr-defined]
                 raise SubscriptionNotFound(sub_id)
         self._bad_filters.discard(sub_id)
+        self._changed()
         log.info("webhook subscription %s changed (%s)", sub_id, ", ".join(sorted(values)) or "nothing")
         return self.get(sub_id)
 
@@ -161,6 +181,23 @@ class SubscriptionService:
                 raise SubscriptionNotFound(sub_id)
             rows = s.scalars(query.order_by(DeliveryRow.seq.desc()).limit(limit))
             return [_delivery_out(r) for r in rows]
+
+    def retry(self, sub_id: str, delivery_id: str) -> DeliveryOut:
+        """Puts a failed delivery back in the queue with fresh attempts (an operator fixed
+        the receiver). It goes before the subscription's other pending deliveries, being
+        the oldest change. Raises SubscriptionNotFound, DeliveryNotFound, NotRetryable."""
+        with self.sessions.begin() as s:
+            row = s.get(DeliveryRow, delivery_id)
+            if row is None or row.subscription_id != sub_id:
+                if s.get(SubscriptionRow, sub_id) is None:
+                    raise SubscriptionNotFound(sub_id)
+                raise DeliveryNotFound(delivery_id)
+            if row.status != "failed":
+                raise NotRetryable(f"delivery {delivery_id!r} is {row.status}; only a failed one is retried")
+            row.status, row.attempts, row.next_attempt_at = "pending", 0, _now()
+        log.info("webhook delivery %s of subscription %s queued again by request", delivery_id, sub_id)
+        self._changed()
+        return _delivery_out(row)
 
     def _outs(self, s: Session, rows: builtins.list[SubscriptionRow]) -> builtins.list[SubscriptionOut]:
         counts: dict[tuple[str, str], int] = {}
@@ -191,16 +228,21 @@ class SubscriptionService:
     def dispatch(self) -> int:
         """Queues a delivery for every change after each active subscription's cursor that
         its filter matches; returns how many were queued."""
+        # The head first: every change up to it has committed (the outbox is written in seq
+        # order), so a subscription already there has nothing to read, and one whose
+        # filtered read comes back short may move its cursor to it without rescanning
+        # changes its filter does not want.
+        head = self.events.last_seq()
         with self.sessions() as s:
             subs = s.execute(
                 select(SubscriptionRow.id, SubscriptionRow.filters, SubscriptionRow.cursor).where(
-                    SubscriptionRow.active
+                    SubscriptionRow.active, SubscriptionRow.cursor < head
                 )
             ).all()
         queued = 0
         for sub_id, filters, cursor in subs:
             try:
-                queued += self._dispatch_one(sub_id, EventFilter.model_validate(filters), cursor)
+                queued += self._dispatch_one(sub_id, EventFilter.model_validate(filters), cursor, head)
             except TaxonomyError as exc:
                 # The city replaced its code tables and this filter names a code that is
                 # gone. Its cursor stays, so a PATCH of the filter loses nothing.
@@ -209,13 +251,9 @@ class SubscriptionService:
                     log.error("webhook subscription %s is held: its filter is invalid now (%s)", sub_id, exc)
         return queued
 
-    def _dispatch_one(self, sub_id: str, flt: EventFilter, cursor: int) -> int:
+    def _dispatch_one(self, sub_id: str, flt: EventFilter, cursor: int, head: int) -> int:
         queued = 0
         while True:
-            # The head first: every change up to it has committed (the outbox is written in
-            # seq order), so once the filtered read comes back short the cursor may move to
-            # it without rescanning changes the filter does not want.
-            head = self.events.last_seq()
             changes = self.events.changes_after(cursor, flt, DISPATCH_BATCH)
             full = len(changes) == DISPATCH_BATCH
             new_cursor = changes[-1].seq if full else max([head, cursor, *(c.seq for c in changes)])

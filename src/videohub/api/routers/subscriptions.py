@@ -15,7 +15,7 @@ from videohub.events.subscription_schema import (
     SubscriptionOut,
     SubscriptionPatch,
 )
-from videohub.events.webhooks import MAX_DELIVERY_PAGE, SubscriptionNotFound
+from videohub.events.webhooks import MAX_DELIVERY_PAGE, DeliveryNotFound, NotRetryable, SubscriptionNotFound
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
 
@@ -77,3 +77,21 @@ def list_deliveries(
         return runtime.subscriptions.deliveries(sub_id, status, limit)
     except SubscriptionNotFound:
         raise _not_found(sub_id) from None
+
+
+@router.post(
+    "/{sub_id}/deliveries/{delivery_id}/retry",
+    response_model=DeliveryOut,
+    responses={**NOT_FOUND, 409: {"model": ErrorOut, "description": "The delivery is not failed."}},
+)
+def retry_delivery(sub_id: str, delivery_id: str, runtime: Runtime) -> DeliveryOut:
+    """Queues a failed delivery again with fresh attempts, once the receiver is fixed; it
+    goes out before the subscription's other pending deliveries (same delivery id)."""
+    try:
+        return runtime.subscriptions.retry(sub_id, delivery_id)
+    except SubscriptionNotFound:
+        raise _not_found(sub_id) from None
+    except DeliveryNotFound:
+        raise HTTPException(404, f"delivery {delivery_id!r} of subscription {sub_id!r} not found") from None
+    except NotRetryable as exc:
+        raise HTTPException(409, str(exc)) from None
