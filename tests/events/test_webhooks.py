@@ -14,7 +14,7 @@ from tests.api.test_events import body
 from tests.conftest import free_port, wait_for
 from tests.events.conftest import event_in
 from tests.events.receiver import Receiver
-from videohub.db import init_db, make_engine
+from videohub.db import init_db
 from videohub.events.delivery import backoff_delay
 from videohub.events.service import EventService
 from videohub.events.subscription_models import DeliveryRow, SubscriptionRow
@@ -40,6 +40,17 @@ def receiver():
     yield make
     for r in made:
         r.close()
+
+
+@pytest.fixture
+def sessions(engine):
+    """Sessions on a SQLite file or the PostgreSQL test database (the events conftest's
+    `engine`), with the subscription tables emptied afterwards."""
+    made = init_db(engine)
+    yield made
+    with made.begin() as s:
+        s.execute(delete(DeliveryRow))
+        s.execute(delete(SubscriptionRow))
 
 
 def subscribe(http, url: str, **fields) -> dict:
@@ -218,47 +229,39 @@ def test_crud_and_validation_errors(live_hub):
         assert r.status_code == 404 and sub["id"] in r.json()["detail"]
 
 
-def test_concurrent_dispatchers_queue_each_change_once(engine):
+def test_concurrent_dispatchers_queue_each_change_once(sessions):
     """Four hubs on one database (SQLite file, PostgreSQL) race to queue the same changes:
     the cursor's compare-and-set and the unique (subscription, seq) let each in exactly once."""
-
-    sessions = init_db(engine)
     events = EventService(sessions, load_taxonomy())
     subs = [SubscriptionService(sessions, events) for _ in range(4)]
-    try:
-        sub = subs[0].create(SubscriptionIn(url="http://127.0.0.1:9/x", secret=SECRET, filters={"level": [2]}))
-        for i in range(150):
-            events.create(event_in(title=f"e{i}", level=2 if i % 3 else 3), actor="test")
-        barrier = threading.Barrier(len(subs))
-        errors: list[BaseException] = []
+    sub = subs[0].create(SubscriptionIn(url="http://127.0.0.1:9/x", secret=SECRET, filters={"level": [2]}))
+    for i in range(150):
+        events.create(event_in(title=f"e{i}", level=2 if i % 3 else 3), actor="test")
+    barrier = threading.Barrier(len(subs))
+    errors: list[BaseException] = []
 
-        def run(service: SubscriptionService) -> None:
-            barrier.wait()
-            try:
-                service.dispatch()
-            except BaseException as exc:  # noqa: BLE001  (reported below)
-                errors.append(exc)
+    def run(service: SubscriptionService) -> None:
+        barrier.wait()
+        try:
+            service.dispatch()
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
 
-        threads = [threading.Thread(target=run, args=(s,)) for s in subs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
-        with sessions() as s:
-            seqs = list(s.scalars(select(DeliveryRow.seq).order_by(DeliveryRow.seq)))
-        assert seqs == [i + 1 for i in range(150) if i % 3]  # level 2 only, each once
-        assert (subs[1].get(sub.id).cursor, subs[1].get(sub.id).pending) == (150, 100)
-    finally:
-        with sessions.begin() as s:
-            s.execute(delete(DeliveryRow))
-            s.execute(delete(SubscriptionRow))
+    threads = [threading.Thread(target=run, args=(s,)) for s in subs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with sessions() as s:
+        seqs = list(s.scalars(select(DeliveryRow.seq).order_by(DeliveryRow.seq)))
+    assert seqs == [i + 1 for i in range(150) if i % 3]  # level 2 only, each once
+    assert (subs[1].get(sub.id).cursor, subs[1].get(sub.id).pending) == (150, 100)
 
 
-def test_a_crash_while_queueing_loses_and_repeats_nothing(tmp_path):
+def test_a_crash_while_queueing_loses_and_repeats_nothing(sessions):
     """The transaction that queues deliveries also moves the cursor: if it fails, neither
     happened, and the next round queues the same changes once."""
-    sessions = init_db(make_engine(f"sqlite:///{tmp_path}/crash.db"))
     events = EventService(sessions, load_taxonomy())
     subs = SubscriptionService(sessions, events)
     sub = subs.create(SubscriptionIn(url="http://127.0.0.1:9/x", secret=SECRET))
@@ -277,8 +280,7 @@ def test_a_crash_while_queueing_loses_and_repeats_nothing(tmp_path):
     assert [d.seq for d in subs.deliveries(sub.id)] == [3, 2, 1]
 
 
-def test_an_attempt_cut_off_by_a_crash_is_made_again_after_its_lease(tmp_path):
-    sessions = init_db(make_engine(f"sqlite:///{tmp_path}/lease.db"))
+def test_an_attempt_cut_off_by_a_crash_is_made_again_after_its_lease(sessions):
     events = EventService(sessions, load_taxonomy())
     subs = SubscriptionService(sessions, events)
     sub = subs.create(SubscriptionIn(url="http://127.0.0.1:9/x", secret=SECRET))
