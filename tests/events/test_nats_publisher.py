@@ -93,6 +93,8 @@ def test_publishes_subjects_and_ids_and_resumes_from_the_cursor(live_hub, jetstr
     second = hub.http.post("/api/v1/events", json=body(region_code=None, category_code="0401")).json()
     hub.http.post(f"/api/v1/events/{first['id']}/transitions", json={"to_status": 20, "actor": "clerk"})
     wait_for(lambda: len(stream_messages(stream)) == 3, 10, what="three messages")
+    metrics = hub.http.get("/metrics").text
+    assert "videohub_nats_connected 1.0" in metrics and "videohub_nats_published_seq 3.0" in metrics
     msgs = stream_messages(stream)
     assert [m.subject for m in msgs] == [f"{prefix}.150102.0402", f"{prefix}._.0401", f"{prefix}.150102.0402"]
     assert [m.headers["Nats-Msg-Id"] for m in msgs] == [f"{first['id']}:1", f"{second['id']}:2", f"{first['id']}:3"]

@@ -118,6 +118,8 @@ def test_order_kept_and_a_dead_receiver_blocks_nobody(live_hub, receiver):
         return hub.http.get(f"/api/v1/subscriptions/{dead['id']}").json()["failed"] == 4
 
     wait_for(dead_gave_up, 10, what="the dead subscription to give up")
+    metrics = hub.http.get("/metrics").text
+    assert f'videohub_webhook_deliveries{{status="failed",subscription="{dead["id"]}"}} 4.0' in metrics
     failed = hub.http.get(f"/api/v1/subscriptions/{dead['id']}/deliveries", params={"status": "failed"}).json()
     assert [(d["seq"], d["attempts"], d["next_attempt_at"]) for d in failed] == [(s, 2, None) for s in (4, 3, 2, 1)]
     assert all(d["last_status_code"] is None and "ConnectError" in d["last_error"] for d in failed)

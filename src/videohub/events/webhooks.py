@@ -199,15 +199,22 @@ class SubscriptionService:
         self._changed()
         return _delivery_out(row)
 
+    def queue_counts(self) -> dict[tuple[str, str], int]:
+        """(subscription id, 'pending' | 'failed') -> deliveries in that state."""
+        with self.sessions() as s:
+            return self._counts(s, None)
+
+    def _counts(self, s: Session, sub_ids: builtins.list[str] | None) -> dict[tuple[str, str], int]:
+        query = select(DeliveryRow.subscription_id, DeliveryRow.status, func.count()).where(
+            DeliveryRow.status != "delivered"
+        )
+        if sub_ids is not None:
+            query = query.where(DeliveryRow.subscription_id.in_(sub_ids))
+        rows = s.execute(query.group_by(DeliveryRow.subscription_id, DeliveryRow.status)).all()
+        return {(sub, status): n for sub, status, n in rows}
+
     def _outs(self, s: Session, rows: builtins.list[SubscriptionRow]) -> builtins.list[SubscriptionOut]:
-        counts: dict[tuple[str, str], int] = {}
-        if rows:
-            query = (
-                select(DeliveryRow.subscription_id, DeliveryRow.status, func.count())
-                .where(DeliveryRow.subscription_id.in_([r.id for r in rows]), DeliveryRow.status != "delivered")
-                .group_by(DeliveryRow.subscription_id, DeliveryRow.status)
-            )
-            counts = {(sub, status): n for sub, status, n in s.execute(query).all()}
+        counts = self._counts(s, [r.id for r in rows]) if rows else {}
         return [
             SubscriptionOut(
                 id=r.id,
