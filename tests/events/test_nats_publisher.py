@@ -18,6 +18,7 @@ import pytest
 from tests.api.test_events import body
 from tests.conftest import free_port, wait_for
 from tests.events.conftest import event_in
+from tests.events.tcp_proxy import TcpProxy
 from videohub.db import init_db, make_engine
 from videohub.events.cursors import OutboxCursors
 from videohub.events.nats_publisher import subject_token
@@ -130,6 +131,31 @@ def test_publishes_subjects_and_ids_and_resumes_from_the_cursor(live_hub, jetstr
         f"{third.id}:4",
     ]
     assert msgs[3].subject == f"{prefix}.150105.0401"
+
+
+def test_nats_going_away_and_coming_back_while_the_hub_runs(live_hub, jetstream):
+    host, port = NATS_URL.rsplit("//", 1)[1].split(":")
+    proxy = TcpProxy((host, int(port)))
+    try:
+        fast = {"reconnect_initial": 0.1, "reconnect_max": 0.3, "connect_timeout": 1, "publish_timeout": 1}
+        hub = live_hub([], nats={"url": f"nats://127.0.0.1:{proxy.port}", **jetstream, **fast, "poll_interval": 0.5})
+        publisher = hub.runtime.nats
+        assert publisher is not None
+        hub.http.post("/api/v1/events", json=body(title="before"))
+        wait_for(lambda: len(stream_messages(jetstream["stream"])) == 1, 10, what="the first message")
+        proxy.cut()
+        titles = ["during 1", "during 2"]
+        for title in titles:
+            hub.http.post("/api/v1/events", json=body(title=title))
+        wait_for(lambda: not publisher.connected, 10, what="the publisher to notice")
+        assert len(stream_messages(jetstream["stream"])) == 1
+        proxy.start()  # same port
+        wait_for(lambda: len(stream_messages(jetstream["stream"])) == 3, 10, what="the changes made meanwhile")
+        got = [json.loads(m.data)["event"]["title"] for m in stream_messages(jetstream["stream"])]
+        assert got == ["before", *titles]
+        wait_for(lambda: publisher.cursor == 3, 5, what="the cursor")
+    finally:
+        proxy.cut()
 
 
 def test_an_existing_stream_gets_the_subjects_added(live_hub, jetstream):
