@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from videohub.analytics.sampler import AnalyticsSampler, MotionScore
@@ -37,16 +38,18 @@ class StartupError(Exception):
 class HubRuntime:
     def __init__(self, config: Config, config_source: str = "<config>") -> None:
         self.config = config
-        try:
-            self.engine = make_engine(config.database.url)
-            self.sessions = init_db(self.engine)
-        except (ValueError, OSError, SQLAlchemyError) as exc:
-            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise StartupError(f"database.url {mask_url(config.database.url)}: {mask_text(detail)}") from None
+        # Before the database: a bad table file is refused without touching anything.
         try:
             self.taxonomy = load_taxonomy(config.taxonomy.dir)
         except TaxonomyLoadError as exc:
             raise StartupError(str(exc)) from None
+        try:
+            self.engine = make_engine(config.database.url)
+            self.sessions = init_db(self.engine)
+        except (ValueError, OSError, SQLAlchemyError, CommandError) as exc:
+            # CommandError: a schema revision this hub does not know (a newer hub's database).
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StartupError(f"database.url {mask_url(config.database.url)}: {mask_text(detail)}") from None
         self.registry = CameraRegistry(self.sessions, config.cameras, config_source)
         self.notifier = ChangeNotifier()
         self.events = EventService(self.sessions, self.taxonomy, self.notifier, cameras=self._camera_facts)

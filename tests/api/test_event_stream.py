@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from tests.api.test_events import body
+from tests.api.test_events import body, hub_db  # noqa: F401  (hub_db: a fixture)
 from tests.conftest import wait_for
 from videohub.api import sse
 
@@ -47,8 +47,8 @@ class SseReader:
         self.client.close()
 
 
-def test_resume_with_last_event_id_then_live(live_hub):
-    hub = live_hub([])
+def test_resume_with_last_event_id_then_live(hub_db, live_hub):  # noqa: F811
+    hub = live_hub([], **hub_db)
     http = hub.http
     ids = [http.post("/api/v1/events", json=body(title=f"e{i}")).json()["id"] for i in range(3)]
     reader = SseReader(hub.base, last_id="1")
@@ -86,6 +86,12 @@ def test_stream_filters_and_starts_now_without_last_event_id(live_hub):
         http.post("/api/v1/events", json=body(title="wanted", source="ai_video"))
         ((seq, _, data),) = reader.events(1)
         assert (seq, data["event"]["title"]) == (4, "wanted")
+    finally:
+        reader.close()
+    # an id from a database that has since been replaced: everything in this one
+    reader = SseReader(hub.base, params={"source": "ai_video", "region": "150103"}, last_id="999")
+    try:
+        assert [data["event"]["title"] for _, _, data in reader.events(2)] == ["old", "wanted"]
     finally:
         reader.close()
     r = http.get("/api/v1/events/stream", params={"category": "nope"})

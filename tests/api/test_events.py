@@ -6,8 +6,9 @@ import base64
 import threading
 
 import httpx
+import pytest
 
-from tests.events.conftest import T0
+from tests.events.conftest import T0, pg_database
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
 GATE = {
@@ -91,8 +92,20 @@ def test_bad_events_get_422_naming_field_and_allowed_codes(live_hub):
     assert http.get("/api/v1/events").json() == {"items": [], "next_cursor": None}
 
 
-def test_concurrent_retries_over_http_make_one_event(live_hub):
-    hub = live_hub([])
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_db(request):
+    """Config sections for the hub's database. Requested before live_hub, so it is torn
+    down after the hub has stopped."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    url, drop = pg_database()
+    yield {"database": {"url": url}}
+    drop()
+
+
+def test_concurrent_retries_over_http_make_one_event(hub_db, live_hub):
+    hub = live_hub([], **hub_db)
     statuses: list[int] = []
     ids: list[str] = []
     barrier = threading.Barrier(10)
@@ -155,3 +168,16 @@ def test_list_filters_and_cursor_over_http(live_hub):
     assert [e["id"] for e in r.json()["items"]] == [made[3]]
     assert http.get("/api/v1/events", params={"cursor": "bogus"}).status_code == 422
     assert http.get("/api/v1/events", params={"limit": 0}).status_code == 422
+
+
+def test_a_citys_own_tables_are_served_and_enforced(live_hub, tmp_path):
+    own = tmp_path / "tables"
+    own.mkdir()
+    (own / "sources.yaml").write_text(
+        "sources:\n  - {code: city_app, name_zh: 城市App, name_en: City app}\n", encoding="utf-8"
+    )
+    http = live_hub([], taxonomy={"dir": str(own)}).http
+    assert [s["code"] for s in http.get("/api/v1/taxonomy").json()["sources"]] == ["city_app"]
+    assert http.post("/api/v1/events", json=body(source="city_app")).status_code == 201
+    r = http.post("/api/v1/events", json=body(source="citizen_app"))
+    assert r.status_code == 422 and r.json()["allowed"] == ["city_app"]

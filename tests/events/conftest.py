@@ -68,6 +68,7 @@ def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
 CAMERAS = {
     "gate": CameraFacts(device_code="15010200001320000001", region_code="150102001", lon=111.7, lat=40.8),
     "bare": CameraFacts(device_code=None, region_code=None, lon=None, lat=None),
+    "beijing": CameraFacts(device_code=None, region_code="110101", lon=None, lat=None),
 }
 
 

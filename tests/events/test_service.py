@@ -40,6 +40,8 @@ def test_invalid_codes_are_refused_listing_allowed(service: EventService):
         service.create(event_in(source="fax"), actor="x")
     with pytest.raises(TaxonomyError, match="region_code: '150106'"):
         service.create(event_in(region_code="150106"), actor="x")
+    with pytest.raises(TaxonomyError, match=r"camera_id \(its region_code\): '110101' is not a division"):
+        service.create(event_in(camera_id="beijing", region_code=None), actor="x")
     with pytest.raises(TaxonomyError, match="camera_id: no camera 'ghost'"):
         service.create(event_in(camera_id="ghost"), actor="x")
     assert service.changes_after(0) == []  # nothing half-written
@@ -242,3 +244,38 @@ def test_changes_after_follows_the_outbox_with_filters(service: EventService):
     assert [c.seq for c in service.changes_after(6)] == [7]
     assert service.last_seq() == 7
     assert len(service.changes_after(0, limit=2)) == 2
+
+
+def _paths(service: EventService) -> dict[int, list[int]]:
+    """The shortest way from the initial status to each status, read from the data."""
+    tax = service.taxonomy
+    paths = {tax.initial_status: []}
+    queue = [tax.initial_status]
+    while queue:
+        here = queue.pop(0)
+        for nxt in tax.transitions[here]:
+            if nxt not in paths:
+                paths[nxt] = [*paths[here], nxt]
+                queue.append(nxt)
+    return paths
+
+
+def test_every_status_pair_through_the_store(service: EventService):
+    tax = service.taxonomy
+    paths = _paths(service)
+    assert set(paths) == {s.code for s in tax.statuses}  # every status is reachable
+    for a in paths:
+        for b in (s.code for s in tax.statuses):
+            out, _ = service.create(event_in(title=f"{a}->{b}"), actor="t")
+            for step in paths[a]:
+                out = service.transition(out.id, step, "t")
+            assert out.status == a
+            if tax.can_transition(a, b):
+                moved = service.transition(out.id, b, "t", comment="step")
+                assert moved.status == b and moved.process[-1].from_status == a
+                assert len(moved.process) == len(out.process) + 1
+            else:
+                with pytest.raises(TransitionError):
+                    service.transition(out.id, b, "t")
+                after = service.get(out.id)
+                assert after.status == a and after.process == out.process  # nothing written

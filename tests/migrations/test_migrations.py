@@ -73,3 +73,18 @@ def test_upgrade_of_a_database_made_by_create_all(empty_engine):
         assert conn.execute(select(CameraRow.__table__.c.id)).scalars().all() == ["old"]
         assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 0
     assert _schema_diff(empty_engine) == []
+
+
+def test_a_database_of_a_newer_hub_is_refused_at_start(tmp_path):
+    from videohub.config import parse_config
+    from videohub.runtime import HubRuntime, StartupError
+
+    url = f"sqlite:///{tmp_path}/hub.db"
+    engine = make_engine(url)
+    init_db(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    engine.dispose()
+    config = parse_config({"database": {"url": url}, "models_dir": None})
+    with pytest.raises(StartupError, match="database.url .*0099_future"):
+        HubRuntime(config)

@@ -166,3 +166,13 @@ def test_bad_city_tables_are_refused_with_file_and_entry(tmp_path):
         load_taxonomy(tmp_path)
     with pytest.raises(TaxonomyLoadError, match="not a directory"):
         load_taxonomy(tmp_path / "missing")
+
+
+def test_the_hub_refuses_to_start_on_a_bad_taxonomy_dir(tmp_path):
+    from videohub.runtime import HubRuntime, StartupError
+
+    config = parse_config(
+        {"database": {"url": f"sqlite:///{tmp_path}/hub.db"}, "models_dir": None, "taxonomy": {"dir": "nowhere"}}
+    )
+    with pytest.raises(StartupError, match="taxonomy.dir nowhere: not a directory"):
+        HubRuntime(config)

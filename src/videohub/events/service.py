@@ -105,7 +105,8 @@ class EventService:
             if lon is None and lat is None:
                 lon, lat = facts.lon, facts.lat
         if region_code is not None:
-            tax.check_region(region_code)
+            # A region taken from the camera is the camera's to fix: say so.
+            tax.check_region(region_code, "region_code" if event.region_code else "camera_id (its region_code)")
         jpeg = snapshot_jpeg if snapshot_jpeg is not None else event.snapshot_jpeg
         digest = _request_hash(event, snapshot_jpeg, incident_key)
         if idempotency_key is not None:

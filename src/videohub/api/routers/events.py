@@ -18,12 +18,12 @@ from videohub.taxonomy import TaxonomyError, TransitionError
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 
-def _many(values: list[str]) -> list[str]:
+def _many(values: list[str] | None) -> list[str]:
     """Repeated parameters and comma-separated lists both work: ?level=1&level=2 or ?level=1,2."""
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
 
 
-def _ints(values: list[str], field: str) -> list[int]:
+def _ints(values: list[str] | None, field: str) -> list[int]:
     try:
         return [int(v) for v in _many(values)]
     except ValueError:
@@ -33,12 +33,12 @@ def _ints(values: list[str], field: str) -> list[int]:
 def event_filter(
     since: Annotated[AwareDatetime | None, Query(description="occurred_at at or after (ISO 8601 with offset).")] = None,
     until: Annotated[AwareDatetime | None, Query(description="occurred_at before (ISO 8601 with offset).")] = None,
-    region: Annotated[list[str], Query(description="Region codes; a division includes its towns.")] = [],  # noqa: B006
-    category: Annotated[list[str], Query(description="Major or minor category codes.")] = [],  # noqa: B006
-    level: Annotated[list[str], Query(description="Level codes.")] = [],  # noqa: B006
-    source: Annotated[list[str], Query(description="Source codes.")] = [],  # noqa: B006
-    status: Annotated[list[str], Query(description="Status codes.")] = [],  # noqa: B006
-    camera: Annotated[list[str], Query(description="Camera ids.")] = [],  # noqa: B006
+    region: Annotated[list[str] | None, Query(description="Region codes; a division includes its towns.")] = None,
+    category: Annotated[list[str] | None, Query(description="Major or minor category codes.")] = None,
+    level: Annotated[list[str] | None, Query(description="Level codes.")] = None,
+    source: Annotated[list[str] | None, Query(description="Source codes.")] = None,
+    status: Annotated[list[str] | None, Query(description="Status codes.")] = None,
+    camera: Annotated[list[str] | None, Query(description="Camera ids.")] = None,
 ) -> EventFilter:
     return EventFilter(
         since=since,
@@ -110,13 +110,15 @@ def stream_events(
     `data:` the change with the event as it is now. Without Last-Event-ID it starts now."""
     service = runtime.events
     service.check_filter(flt)  # a bad code is a 422 now, not a stream that ends at once
-    if last_event_id is None:
-        after = service.last_seq()
-    else:
+    after = head = service.last_seq()
+    if last_event_id is not None:
         try:
             after = int(last_event_id)
         except ValueError:
             raise HTTPException(422, "Last-Event-ID: must be an id this stream sent (a number)") from None
+        # An id beyond the outbox comes from a database that has since been replaced:
+        # from the start of this one, rather than waiting for seqs to catch up.
+        after = 0 if after > head else after
     return StreamingResponse(
         change_stream(request, service, flt, after),
         media_type="text/event-stream",
