@@ -184,8 +184,8 @@ class SubscriptionService:
 
     def retry(self, sub_id: str, delivery_id: str) -> DeliveryOut:
         """Puts a failed delivery back in the queue with fresh attempts (an operator fixed
-        the receiver). It goes before the subscription's other pending deliveries, being
-        the oldest change. Raises SubscriptionNotFound, DeliveryNotFound, NotRetryable."""
+        the receiver). It takes its seq's place among the pending ones, so it usually goes
+        next. Raises SubscriptionNotFound, DeliveryNotFound, NotRetryable."""
         with self.sessions.begin() as s:
             row = s.get(DeliveryRow, delivery_id)
             if row is None or row.subscription_id != sub_id:

@@ -86,7 +86,7 @@ def list_deliveries(
 )
 def retry_delivery(sub_id: str, delivery_id: str, runtime: Runtime) -> DeliveryOut:
     """Queues a failed delivery again with fresh attempts, once the receiver is fixed; it
-    goes out before the subscription's other pending deliveries (same delivery id)."""
+    keeps its delivery id and takes its seq's place among the pending ones."""
     try:
         return runtime.subscriptions.retry(sub_id, delivery_id)
     except SubscriptionNotFound:
