@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,13 +19,17 @@ class Received:
     body: dict[str, Any]
     signature_ok: bool
     answered: int
+    at: float
 
 
 class Receiver:
-    def __init__(self, secret: str, fail_first: int = 0, fail_status: int = 500) -> None:
+    def __init__(
+        self, secret: str, fail_first: int = 0, fail_status: int = 500, retry_after: str | None = None
+    ) -> None:
         self.secret = secret
         self.fail_remaining = fail_first
         self.fail_status = fail_status
+        self.retry_after = retry_after
         self.requests: list[Received] = []
         self._lock = threading.Lock()
         receiver = self
@@ -40,8 +45,12 @@ class Receiver:
                         status = receiver.fail_status
                     else:
                         status = 200 if ok else 401
-                    receiver.requests.append(Received(dict(self.headers), json.loads(raw), ok, status))
+                    receiver.requests.append(
+                        Received(dict(self.headers), json.loads(raw), ok, status, time.monotonic())
+                    )
                 self.send_response(status)
+                if status != 200 and receiver.retry_after is not None:
+                    self.send_header("Retry-After", receiver.retry_after)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

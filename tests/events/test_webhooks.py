@@ -148,6 +148,21 @@ def test_order_kept_and_a_dead_receiver_blocks_nobody(live_hub, receiver):
     assert hub.http.post(f"/api/v1/subscriptions/nope/deliveries/{oldest['id']}/retry").status_code == 404
 
 
+@pytest.mark.parametrize(("status", "retry_after"), [(400, None), (410, None), (429, "1"), (503, "1")])
+def test_any_failure_is_retried_and_retry_after_is_honoured(live_hub, receiver, status, retry_after):
+    """4xx answers are retried like 5xx (a receiver mid-deploy or with an old secret answers
+    400/401/404 too); 429 and 503 may ask for a longer wait with Retry-After."""
+    hook = receiver(fail_first=1, fail_status=status, retry_after=retry_after)
+    hub = live_hub([], webhooks={**FAST, "backoff_initial": 0.05, "backoff_max": 2})
+    subscribe(hub.http, hook.url)
+    hub.http.post("/api/v1/events", json=body())
+    wait_for(lambda: hook.accepted, 10, what="the retry to be accepted")
+    first, second = hook.snapshot()
+    assert (first.answered, second.answered) == (status, 200)
+    gap = second.at - first.at
+    assert gap >= 1.0 if retry_after else gap < 1.0
+
+
 def test_secrets_never_in_responses_or_logs(live_hub, receiver, caplog):
     caplog.set_level(logging.DEBUG)
     hook = receiver(fail_first=1)

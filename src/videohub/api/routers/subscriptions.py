@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from videohub.api.deps import Runtime
 from videohub.api.schemas import ErrorOut
@@ -19,6 +19,8 @@ from videohub.events.webhooks import MAX_DELIVERY_PAGE, DeliveryNotFound, NotRet
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
 
+SubId = Annotated[str, Path(description="Subscription id.")]
+DeliveryId = Annotated[str, Path(description="Delivery id (X-Videohub-Delivery).")]
 NOT_FOUND: dict[int | str, dict] = {404: {"model": ErrorOut}}
 CODE_ERRORS: dict[int | str, dict] = {422: {"description": "Invalid field; `field` names it, `allowed` lists codes."}}
 
@@ -40,7 +42,7 @@ def list_subscriptions(runtime: Runtime) -> list[SubscriptionOut]:
 
 
 @router.get("/{sub_id}", response_model=SubscriptionOut, responses=NOT_FOUND)
-def get_subscription(sub_id: str, runtime: Runtime) -> SubscriptionOut:
+def get_subscription(sub_id: SubId, runtime: Runtime) -> SubscriptionOut:
     try:
         return runtime.subscriptions.get(sub_id)
     except SubscriptionNotFound:
@@ -48,7 +50,7 @@ def get_subscription(sub_id: str, runtime: Runtime) -> SubscriptionOut:
 
 
 @router.patch("/{sub_id}", response_model=SubscriptionOut, responses={**NOT_FOUND, **CODE_ERRORS})
-def update_subscription(sub_id: str, body: SubscriptionPatch, runtime: Runtime) -> SubscriptionOut:
+def update_subscription(sub_id: SubId, body: SubscriptionPatch, runtime: Runtime) -> SubscriptionOut:
     try:
         return runtime.subscriptions.update(sub_id, body)
     except SubscriptionNotFound:
@@ -56,7 +58,7 @@ def update_subscription(sub_id: str, body: SubscriptionPatch, runtime: Runtime) 
 
 
 @router.delete("/{sub_id}", status_code=204, response_class=Response, responses=NOT_FOUND)
-def delete_subscription(sub_id: str, runtime: Runtime) -> Response:
+def delete_subscription(sub_id: SubId, runtime: Runtime) -> Response:
     try:
         runtime.subscriptions.delete(sub_id)
     except SubscriptionNotFound:
@@ -66,7 +68,7 @@ def delete_subscription(sub_id: str, runtime: Runtime) -> Response:
 
 @router.get("/{sub_id}/deliveries", response_model=list[DeliveryOut], responses=NOT_FOUND)
 def list_deliveries(
-    sub_id: str,
+    sub_id: SubId,
     runtime: Runtime,
     status: Annotated[DeliveryStatus | None, Query(description="Only deliveries in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_DELIVERY_PAGE, description="Most deliveries returned.")] = 50,
@@ -84,7 +86,7 @@ def list_deliveries(
     response_model=DeliveryOut,
     responses={**NOT_FOUND, 409: {"model": ErrorOut, "description": "The delivery is not failed."}},
 )
-def retry_delivery(sub_id: str, delivery_id: str, runtime: Runtime) -> DeliveryOut:
+def retry_delivery(sub_id: SubId, delivery_id: DeliveryId, runtime: Runtime) -> DeliveryOut:
     """Queues a failed delivery again with fresh attempts, once the receiver is fixed; it
     keeps its delivery id and takes its seq's place among the pending ones."""
     try:
