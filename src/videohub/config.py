@@ -289,6 +289,92 @@ class TaxonomyConfig(StrictModel):
     )
 
 
+class WebhooksConfig(StrictModel):
+    """How the hub delivers events to webhook subscriptions (`/api/v1/subscriptions`)."""
+
+    timeout: float = Field(10.0, gt=0, le=300, description="Seconds one delivery attempt may take, end to end.")
+    max_attempts: int = Field(
+        10,
+        ge=1,
+        le=100,
+        description="Attempts per delivery before it is marked failed (any non-2xx answer, connection error or "
+        "timeout counts as a failed attempt).",
+    )
+    backoff_initial: float = Field(
+        2.0, gt=0, le=3600, description="Delay before the second attempt, in seconds; doubles with every failure."
+    )
+    backoff_max: float = Field(600.0, gt=0, le=86400, description="Cap of the exponential retry delay, in seconds.")
+    concurrency: int = Field(
+        4, ge=1, le=64, description="Subscriptions delivered to at the same time (each one strictly in order)."
+    )
+    poll_interval: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="Seconds between reads of the change outbox without a wake-up (changes made by other "
+        "processes sharing the database).",
+    )
+    keep_delivered_hours: float = Field(
+        168.0, gt=0, le=87600, description="Delivered attempts are kept this long for GET .../deliveries."
+    )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> WebhooksConfig:
+        if self.backoff_initial > self.backoff_max:
+            raise ValueError("backoff_initial must not exceed backoff_max")
+        return self
+
+
+_NATS_TOKEN = r"[A-Za-z0-9_-]+"
+
+
+class NatsConfig(StrictModel):
+    """Publishing every event change to NATS JetStream; without a `url` nothing NATS-related runs."""
+
+    url: str | None = Field(
+        None,
+        description="NATS server URL (nats://[user:password@]host:4222, or several comma-separated); "
+        "empty or absent: no publishing.",
+    )
+    stream: str = Field(
+        "VIDEOHUB_EVENTS",
+        pattern=f"^{_NATS_TOKEN}$",
+        max_length=64,
+        description="JetStream stream the changes go to; created (subjects `<subject_prefix>.>`) if missing.",
+    )
+    subject_prefix: str = Field(
+        "events",
+        pattern=rf"^{_NATS_TOKEN}(\.{_NATS_TOKEN})*$",
+        max_length=128,
+        description="Subjects are `<subject_prefix>.<region_code>.<category_code>` ('_' for a missing value).",
+    )
+    connect_timeout: float = Field(5.0, gt=0, le=300, description="Seconds to wait for the server to answer.")
+    publish_timeout: float = Field(5.0, gt=0, le=300, description="Seconds to wait for JetStream's ack.")
+    reconnect_initial: float = Field(1.0, gt=0, le=300, description="First retry delay after a failure, seconds.")
+    reconnect_max: float = Field(30.0, gt=0, le=3600, description="Cap of the exponential retry delay, seconds.")
+    poll_interval: float = Field(
+        5.0, gt=0, le=600, description="Seconds between outbox reads without a wake-up (other processes' changes)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None  # `${NATS_URL:-}` in a shared config file turns publishing off
+        for one in v.split(","):
+            parts = urlsplit(one.strip())
+            if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
+                # Never repeat the URL: it may carry a password.
+                raise ValueError("must be nats://host[:port] (or tls://, ws://, wss://), comma-separated for several")
+        return v
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> NatsConfig:
+        if self.reconnect_initial > self.reconnect_max:
+            raise ValueError("reconnect_initial must not exceed reconnect_max")
+        return self
+
+
 class SimulatorConfig(StrictModel):
     """Simulated RTSP cameras started beside the hub by `videohub demo`."""
 
@@ -315,6 +401,12 @@ class Config(StrictModel):
     simulator: SimulatorConfig | None = Field(None, description="Simulated cameras (demo only).")
     taxonomy: TaxonomyConfig = Field(
         default_factory=TaxonomyConfig, description="The code tables of events (categories, regions, ...)."
+    )
+    webhooks: WebhooksConfig = Field(
+        default_factory=WebhooksConfig, description="Delivery of events to webhook subscriptions."
+    )
+    nats: NatsConfig = Field(
+        default_factory=NatsConfig, description="Optional NATS JetStream publisher of every event change."
     )
 
     @model_validator(mode="after")

@@ -67,6 +67,7 @@ class HubCollector(Collector):
         yield from (fps, received, decoded, dropped, errors, reconnects, bytes_in, viewers, packet_consumers)
         yield from (upstream, state, encodes, total, rtsp, hls)
         yield from self._analytics()
+        yield from self._subscriptions()
 
     def _analytics(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         model_labels = ["model"]
@@ -118,6 +119,23 @@ class HubCollector(Collector):
             if self._rt.analytics.settings(ch.camera_id) is not None:
                 gated.add_metric([ch.camera_id], self._rt.analytics.counters(ch.camera_id)[1])
         yield from (runs, batches, infer, wait, loaded, cam_fps, cam_drops, cam_latency, gated)
+
+    def _subscriptions(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        queue = GaugeMetricFamily(
+            "videohub_webhook_deliveries",
+            "Webhook deliveries waiting (pending) or given up (failed)",
+            labels=["subscription", "status"],
+        )
+        for (sub_id, status), n in sorted(self._rt.subscriptions.queue_counts().items()):
+            queue.add_metric([sub_id, status], n)
+        yield queue
+        publisher = self._rt.nats
+        if publisher is not None:
+            connected = GaugeMetricFamily("videohub_nats_connected", "1 while the NATS publisher is connected")
+            connected.add_metric([], 1 if publisher.connected else 0)
+            cursor = GaugeMetricFamily("videohub_nats_published_seq", "Outbox seq the NATS publisher has reached")
+            cursor.add_metric([], publisher.cursor)
+            yield from (connected, cursor)
 
 
 def make_registry(runtime: HubRuntime) -> CollectorRegistry:

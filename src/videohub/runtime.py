@@ -15,9 +15,13 @@ from videohub.analytics.sampler import AnalyticsSampler, ModelResult, MotionScor
 from videohub.config import Config
 from videohub.db import init_db, make_engine
 from videohub.detect.models import ModelSet
+from videohub.events.cursors import OutboxCursors
+from videohub.events.delivery import WebhookWorker
 from videohub.events.incidents import IncidentRecorder
+from videohub.events.nats_publisher import NatsPublisher
 from videohub.events.notify import ChangeNotifier
 from videohub.events.service import CameraFacts, EventService
+from videohub.events.webhooks import SubscriptionService
 from videohub.registry.service import CameraNotFound, CameraRegistry
 from videohub.rtsp.feed import MediaFeed
 from videohub.rtsp.server import RtspServer
@@ -41,6 +45,11 @@ class HubRuntime:
             self.taxonomy = load_taxonomy(config.taxonomy.dir)
         except TaxonomyLoadError as exc:
             raise StartupError(str(exc)) from None
+        for i, cam in enumerate(config.cameras):
+            try:
+                check_rule_codes(self.taxonomy, cam.rules, f"cameras[{i}].rules")
+            except TaxonomyError as exc:
+                raise StartupError(f"{config_source}: {exc}") from None
         try:
             self.engine = make_engine(config.database.url)
             self.sessions = init_db(self.engine)
@@ -51,14 +60,14 @@ class HubRuntime:
         self.registry = CameraRegistry(self.sessions, config.cameras, config_source)
         self.notifier = ChangeNotifier()
         self.events = EventService(self.sessions, self.taxonomy, self.notifier, cameras=self._camera_facts)
+        self.subscriptions = SubscriptionService(self.sessions, self.events)
+        self.webhooks = WebhookWorker(self.subscriptions, self.notifier, config.webhooks)
+        self.nats: NatsPublisher | None = None
+        if config.nats.url:
+            self.nats = NatsPublisher(self.events, OutboxCursors(self.sessions), self.notifier, config.nats)
         self.hub = StreamHub(config.defaults)
         self.hls = HlsManager(self.hub, config.hls)
         self.models = ModelSet(config.all_models())
-        for i, cam in enumerate(config.cameras):
-            try:
-                check_rule_codes(self.taxonomy, cam.rules, f"cameras[{i}].rules")
-            except TaxonomyError as exc:
-                raise StartupError(f"{config_source}: {exc}") from None
         # Detections -> rules -> incidents -> events: the rules run in the engines' threads,
         # the recorder writes the events from its own.
         self.incidents = IncidentRecorder(self.events)
@@ -108,6 +117,9 @@ class HubRuntime:
         return self.hub.feed(path.strip("/").split("/")[0])
 
     def start(self) -> None:
+        self.webhooks.start()
+        if self.nats is not None:
+            self.nats.start()
         for cam in self.registry.all():
             self.hub.apply(cam.spec)
             self.rules.apply(cam.spec, cam.spec.id)
@@ -130,6 +142,10 @@ class HubRuntime:
     def stop(self) -> None:
         # First: open event streams end, so a server waiting for its connections can finish.
         self.notifier.close()
+        # Then the pushers: attempts in flight finish and are recorded, so none is repeated.
+        self.webhooks.stop()
+        if self.nats is not None:
+            self.nats.stop()
         if self.rtsp is not None:
             self.rtsp.stop()
         self.analytics.stop()

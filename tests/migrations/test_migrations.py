@@ -14,7 +14,7 @@ from tests.events.conftest import pg_database
 from videohub.db import Base, init_db, make_engine
 from videohub.registry.models import CameraRow
 
-HEAD = "0002_events"
+HEAD = "0003_subscriptions"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -38,6 +38,7 @@ def _version(engine: Engine) -> str | None:
 
 def _schema_diff(engine: Engine) -> list:
     import videohub.events.models  # noqa: F401  (all tables on Base.metadata)
+    import videohub.events.subscription_models  # noqa: F401
 
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -50,6 +51,7 @@ def test_upgrade_on_an_empty_database(empty_engine):
     assert _version(empty_engine) == HEAD
     tables = set(inspect(empty_engine).get_table_names())
     assert {"cameras", "events", "event_snapshots", "event_process", "event_changes"} <= tables
+    assert {"webhook_subscriptions", "webhook_deliveries", "outbox_cursors"} <= tables
     assert _schema_diff(empty_engine) == []
     init_db(empty_engine)  # a second start changes nothing
     assert _version(empty_engine) == HEAD

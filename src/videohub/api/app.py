@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from videohub import __version__
 from videohub.api.errors import database_unavailable_handler, request_validation_handler, taxonomy_error_handler
-from videohub.api.routers import cameras, detections, events, rules, system, taxonomy, video
+from videohub.api.routers import cameras, detections, events, rules, subscriptions, system, taxonomy, video
 from videohub.metrics import make_registry
 from videohub.runtime import HubRuntime
 from videohub.taxonomy import TaxonomyError
@@ -50,6 +50,7 @@ def create_app(runtime: HubRuntime, *, manage: bool = True) -> FastAPI:
     app.include_router(system.router)
     app.include_router(taxonomy.router)
     app.include_router(events.router)
+    app.include_router(subscriptions.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
