@@ -112,3 +112,22 @@ def test_a_failing_sink_is_logged_and_analytics_go_on(caplog):
     with caplog.at_level(logging.ERROR, logger="videohub.analytics"):
         steps = book.update("c", "fire", frame(1.0), FLAME)
     assert [s.phase for s in steps] == ["open"] and "incident sink failed" in caplog.text
+
+
+def test_a_config_rule_with_an_unknown_category_stops_the_start(tmp_path):
+    import pytest
+
+    from videohub.config import parse_config
+    from videohub.runtime import HubRuntime, StartupError
+
+    config = parse_config(
+        {
+            "database": {"url": f"sqlite:///{tmp_path}/hub.db"},
+            "models": {"fire": {"kind": "fire"}},
+            "cameras": [camera(rules=[FIRE | {"category_code": "fire"}]).to_json()],
+        },
+        "hub.yaml",
+    )
+    with pytest.raises(StartupError, match=r"hub\.yaml: cameras\[0\]\.rules\[0\]\.category_code: .*allowed: .*0401"):
+        HubRuntime(config, "hub.yaml")
+    assert not (tmp_path / "hub.db").exists()  # refused before anything was touched
