@@ -212,6 +212,25 @@ def report(result: dict[str, Any], table: str, out: str | Path) -> int:
     return 0
 
 
+def measure_and_report(
+    args: argparse.Namespace,
+    params_from_args: Callable[[argparse.Namespace], Any],
+    measure: Callable[..., dict[str, Any]],
+    format_table: Callable[[dict[str, Any]], str],
+    errors: tuple[type[BaseException], ...] = (ValueError,),
+) -> int:
+    """The body of every benchmark's `run`: options to parameters, measure (progress on stderr),
+    print and save; one of `errors` is a usage or set-up problem, printed as `error: ...` (exit 2)."""
+    try:
+        params = params_from_args(args)
+        params.validate()
+        result = measure(params, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return report(result, format_table(result), args.out)
+
+
 def script_main(
     doc: str | None,
     add_arguments: Callable[[argparse.ArgumentParser], None],

@@ -47,11 +47,11 @@ from videohub.bench.common import (
     finish_machine_info,
     fmt,
     machine_info,
+    measure_and_report,
     parse_hw,
     parse_int_list,
     parse_resolution,
     ratio,
-    report,
     script_main,
     summarize_ms,
     worker_env,
@@ -618,14 +618,7 @@ def params_from_args(args: argparse.Namespace) -> Params:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        params = params_from_args(args)
-        params.validate()
-        result = measure(params, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    except (ValueError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return report(result, format_table(result), args.out)
+    return measure_and_report(args, params_from_args, measure, format_table, (ValueError, ModelError))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,8 +43,8 @@ from videohub.bench.common import (
     finish_machine_info,
     fmt,
     machine_info,
+    measure_and_report,
     parse_resolution,
-    report,
     script_main,
 )
 from videohub.config import DetectSettings, ModelConfig
@@ -291,14 +291,7 @@ def params_from_args(args: argparse.Namespace) -> Params:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        params = params_from_args(args)
-        params.validate()
-        result = measure(params, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    except (ValueError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return report(result, format_table(result), args.out)
+    return measure_and_report(args, params_from_args, measure, format_table, (ValueError, ModelError))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
