@@ -177,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("pipeline", help="N simulated cameras through the real hub, optionally vs Ultralytics")
     pipeline_bench.add_arguments(p)
     p.set_defaults(func=pipeline_bench.run)
+    from videohub.bench import events as events_bench
+
+    p = bench.add_parser(
+        "events", help="event ingest rate through the API and list/filter latency, SQLite and PostgreSQL"
+    )
+    events_bench.add_arguments(p)
+    p.set_defaults(func=events_bench.run)
     return parser
 
 
