@@ -14,7 +14,7 @@ from tests.events.conftest import pg_database
 from videohub.db import Base, init_db, make_engine
 from videohub.registry.models import CameraRow
 
-HEAD = "0002_events"
+HEAD = "0004_events_district_index"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
