@@ -3,7 +3,7 @@
 
 Same as ``videohub bench events``; from a checkout it runs the checkout's code:
 
-    python benchmarks/events.py            # ~12 minutes, writes benchmarks/results/events.json
+    python benchmarks/events.py            # ~4 minutes on 2 cores, writes benchmarks/results/events.json
     python benchmarks/events.py --quick    # smoke run, a few seconds
 """
 

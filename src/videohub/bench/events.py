@@ -461,9 +461,15 @@ def format_table(result: dict[str, Any]) -> str:
                 f"{name:<11} to {_size(f['size']):>5}: {f['inserted']:>8} rows in {f['total_s']:>6.1f} s "
                 f"(rows {f['rows_s']:.1f} s, indexes {f['index_s']:.1f} s, analyze {f['analyze_s']:.1f} s)"
             )
+        for name in dict.fromkeys(name for name, _ in fills):
+            lines.append(f"{name:<11} method: {next(f['method'] for n, f in fills if n == name)}")
     columns = [(name, size) for name, b in ok.items() for size in b["queries"]]
     if columns:
-        lines += ["", f"GET /api/v1/events?limit={PAGE}: latency p50 / p99 in ms (one client, requests each):"]
+        lines += [
+            "",
+            f"GET /api/v1/events?limit={PAGE}: latency p50 / p99 in ms "
+            f"(one client, up to {p['query_requests']} requests per query and size):",
+        ]
         head = f"{'query':<14} {'what':<36}" + "".join(f" {f'{n} {_size(int(s))}':>17}" for n, s in columns)
         lines.append(head)
         names = list(next(iter(ok.values()))["queries"][columns[0][1]])
