@@ -86,7 +86,11 @@ def test_batch_with_only_bad_items_writes_nothing(service: EventService):
     assert service.changes_after(0) == [] and service.list(EventFilter()).items == []
 
 
-def test_batch_size_is_bounded(service: EventService):
+def test_a_full_batch_fits_in_one_transaction_and_more_is_refused(service: EventService):
+    outcomes = service.create_many([(event_in(occurred_at=at(i)), f"k{i}") for i in range(1000)], actor="x")
+    assert all(o.created for o in outcomes) and len({o.event_id for o in outcomes}) == 1000
+    changes = service.changes_after(0, limit=2000)
+    assert len(changes) == 1000 and [c.seq for c in changes] == sorted(c.seq for c in changes)
     with pytest.raises(ValueError, match="at most 1000"):
         service.create_many([(event_in(), None)] * 1001, actor="x")
 
@@ -139,3 +143,17 @@ def test_batch_envelope_errors_are_422(live_hub):
     assert http.post("/api/v1/events/batch", json={"items": []}).status_code == 422
     assert http.post("/api/v1/events/batch", json={"items": [{"event": body()}] * 1001}).status_code == 422
     assert http.post("/api/v1/events/batch", json=[body()]).status_code == 422
+
+
+def test_a_key_stored_by_a_racing_request_falls_back_to_one_by_one(service: EventService, monkeypatch):
+    first, _ = service.create(event_in(title="raced"), actor="a", idempotency_key="r1")
+    # As if the racing request committed between the batch's key lookup and its insert.
+    monkeypatch.setattr(service, "_stored_keys", lambda keys: {})
+    outcomes = service.create_many(
+        [(event_in(title="raced"), "r1"), (event_in(title="fresh"), "r2"), (event_in(title="other"), "r1")],
+        actor="x",
+    )
+    assert [(o.event_id == first.id, o.created) for o in outcomes[:1]] == [(True, False)]
+    assert outcomes[1].created and outcomes[1].event_id is not None
+    assert isinstance(outcomes[2].error, IdempotencyConflict)
+    assert [c.kind for c in service.changes_after(0)] == ["created", "created"]  # nothing half-written
