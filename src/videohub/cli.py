@@ -184,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("motion", help="motion gate on mostly-still scenes: model runs saved, objects missed")
     motion_bench.add_arguments(p)
     p.set_defaults(func=motion_bench.run)
+
+    from videohub.bench import events as events_bench
+
+    p = bench.add_parser(
+        "events", help="event ingest rate through the API and list/filter latency, SQLite and PostgreSQL"
+    )
+    events_bench.add_arguments(p)
+    p.set_defaults(func=events_bench.run)
     return parser
 
 

@@ -18,6 +18,8 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    func,
+    literal_column,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -70,6 +72,22 @@ class EventRow(Base):
         Index("ix_events_status_time", "status", "occurred_at"),
         Index("ix_events_camera_time", "camera_id", "occurred_at"),
     )
+
+
+DISTRICT_DIGITS = 6
+
+
+def district_of(region_code: Any) -> Any:
+    """The SQL expression `substr(region_code, 1, 6)`: the GB/T 2260 division an event lies
+    in. Literal arguments, not bound parameters: a database uses an index on an expression
+    only for a query with the very same expression."""
+    return func.substr(region_code, literal_column("1"), literal_column(str(DISTRICT_DIGITS)))
+
+
+# A district's list (its towns included) is the most common agency query. A range on
+# region_code cannot also give the newest-first order, so every page sorted all of the
+# district's events (0.5 s at 1M on SQLite); equality on the district gives both.
+Index("ix_events_district_time", district_of(EventRow.region_code), EventRow.occurred_at, EventRow.id)
 
 
 class EventSnapshotRow(Base):

@@ -17,6 +17,8 @@ from videohub.codes import parse_device_code
 ChangeKind = Literal["created", "updated", "transition"]
 
 MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
+MAX_BATCH = 1000
+"""Items per batch: one transaction holds the outbox lock for the whole batch."""
 
 
 class StrictModel(BaseModel):
@@ -186,3 +188,58 @@ class EventChange(StrictModel):
     kind: ChangeKind = Field(..., description="created, updated (evidence) or transition (status).")
     at: datetime = Field(..., description="When the change was made (UTC).")
     event: EventOut = Field(..., description="The event as it is now.")
+
+
+class EventBatchItem(StrictModel):
+    """One item of POST /api/v1/events/batch."""
+
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="As the Idempotency-Key header of POST /api/v1/events: a retry with the same key (in any "
+        "batch, or as a single request) returns the first one's event instead of making another.",
+    )
+    event: EventIn = Field(..., description="The event, as POST /api/v1/events takes it.")
+
+
+class EventBatchIn(StrictModel):
+    """Events to record at once. Each item is an `EventBatchItem`; items are validated one by
+    one, so a malformed item is reported in the response and does not refuse the others."""
+
+    items: list[dict[str, Any]] = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1-{MAX_BATCH} objects of the form {{idempotency_key?, event: EventIn}}.",
+    )
+
+
+class BatchItemError(StrictModel):
+    """Why an item was refused: what a single POST would have answered with 422."""
+
+    detail: str = Field(..., description="What is wrong, naming the field.")
+    field: str | None = Field(None, description="The field at fault (dotted path inside the item).")
+    allowed: list[str] = Field(default_factory=list, description="The codes that would be accepted, if a code.")
+
+
+class BatchItemResult(StrictModel):
+    """The outcome of one item, at the item's position in the request."""
+
+    index: int = Field(..., description="Position of the item in the request, from 0.")
+    outcome: Literal["created", "replayed", "error"] = Field(
+        ...,
+        description="created: a new event; replayed: the key was used before with the same event, `id` is that "
+        "event; error: refused, nothing recorded for this item.",
+    )
+    id: str | None = Field(None, description="The event's id (null on error).")
+    error: BatchItemError | None = Field(None, description="Why the item was refused (outcome error only).")
+
+
+class EventBatchOut(StrictModel):
+    """Per-item results, in request order, and their counts."""
+
+    created: int = Field(..., description="Items that made a new event.")
+    replayed: int = Field(..., description="Items whose key was seen before with the same event.")
+    failed: int = Field(..., description="Items refused.")
+    results: list[BatchItemResult] = Field(..., description="One entry per item, in request order.")

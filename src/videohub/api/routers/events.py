@@ -6,13 +6,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, ValidationError
 
 from videohub.api.deps import Runtime
+from videohub.api.errors import validation_detail
 from videohub.api.schemas import ErrorOut
 from videohub.api.sse import change_stream
-from videohub.events.schema import EventFilter, EventIn, EventOut, EventPage, TransitionIn
-from videohub.events.service import MAX_PAGE, EventNotFound, IdempotencyConflict
+from videohub.events.schema import (
+    BatchItemError,
+    BatchItemResult,
+    EventBatchIn,
+    EventBatchItem,
+    EventBatchOut,
+    EventFilter,
+    EventIn,
+    EventOut,
+    EventPage,
+    TransitionIn,
+)
+from videohub.events.service import MAX_PAGE, BatchOutcome, EventNotFound, IdempotencyConflict
 from videohub.taxonomy import TaxonomyError, TransitionError
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -81,6 +93,49 @@ def create_event(
     if not created:
         response.status_code = 200
     return out
+
+
+@router.post("/batch", response_model=EventBatchOut)
+def create_events_batch(body: EventBatchIn, runtime: Runtime) -> EventBatchOut:
+    """Records up to 1000 events in one transaction. The answer is 200 with one result per
+    item whenever the envelope is valid: an item refused (what a single POST would answer
+    with 422) is reported with its index and field, and the valid items are recorded all the
+    same. Items with an `idempotency_key` replay as the Idempotency-Key header does, across
+    batches and single requests alike."""
+    results: list[BatchItemResult | None] = [None] * len(body.items)
+    valid: list[tuple[int, EventBatchItem]] = []
+    for i, raw in enumerate(body.items):
+        try:
+            valid.append((i, EventBatchItem.model_validate(raw)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or None
+            results[i] = BatchItemResult(
+                index=i, outcome="error", error=BatchItemError(detail=validation_detail(exc), field=field)
+            )
+    outcomes = runtime.events.create_many(
+        [(item.event, item.idempotency_key) for _, item in valid], actor=lambda event: f"api:{event.source}"
+    )
+    for (i, _), outcome in zip(valid, outcomes, strict=True):
+        results[i] = _batch_result(i, outcome)
+    done = [r for r in results if r is not None]
+    return EventBatchOut(
+        created=sum(r.outcome == "created" for r in done),
+        replayed=sum(r.outcome == "replayed" for r in done),
+        failed=sum(r.outcome == "error" for r in done),
+        results=done,
+    )
+
+
+def _batch_result(index: int, outcome: BatchOutcome) -> BatchItemResult:
+    exc = outcome.error
+    if isinstance(exc, TaxonomyError):
+        error = BatchItemError(detail=f"event.{exc}", field=f"event.{exc.field}", allowed=exc.allowed)
+    elif isinstance(exc, IdempotencyConflict):
+        error = BatchItemError(detail=str(exc), field="idempotency_key")
+    else:
+        return BatchItemResult(index=index, outcome="created" if outcome.created else "replayed", id=outcome.event_id)
+    return BatchItemResult(index=index, outcome="error", error=error)
 
 
 @router.get("", response_model=EventPage, responses=CODE_ERRORS)
