@@ -117,6 +117,17 @@ def test_a_parked_car_raises_after_the_dwell_time_and_one_driving_through_does_n
     assert run([spec], timeline(2, 40, lambda i, _: [car(3 * i)])) == []
 
 
+def test_a_parked_car_scoring_below_min_score_now_and_then_keeps_its_dwell_time():
+    spec = rule(kind="dwell", zone=PARKING, labels=["car"], min_score=0.5, dwell_seconds=30)
+
+    def frames(i: int, ts: float) -> list[Detection]:
+        # Parked in the zone all along; every 4th frame the detector is less sure of it.
+        return [at(75, 80, "car", score=0.45 if i % 4 == 3 else 0.8, w=20, h=12)]
+
+    steps = run([spec], timeline(2, 40, frames))
+    assert phases(steps)[:1] == ["open"] and steps[0].ts == pytest.approx(30.0)
+
+
 def test_dwell_restarts_when_the_object_leaves_the_zone():
     spec = rule(kind="dwell", zone=PARKING, labels=["car"], dwell_seconds=10)
 

@@ -55,8 +55,8 @@ class Condition:
 
 class DwellCondition(Condition):
     """One tracked object in the zone for dwell_seconds. A track that misses a few frames
-    (but is still alive in the tracker) keeps its time; leaving the zone or being lost
-    starts it anew."""
+    (but is still alive in the tracker) or scores below min_score in some keeps its time;
+    leaving the zone or being lost starts it anew."""
 
     def __init__(self, spec: RuleSpec) -> None:
         super().__init__(spec)
@@ -66,6 +66,9 @@ class DwellCondition(Condition):
 
     def observe(self, ts: float, detections: Sequence[Detection], anchors: np.ndarray, alive: set[int]) -> Observation:
         inside = set(self.select(detections, anchors))
+        # Only a position outside the zone ends a stay: a detection below min_score inside
+        # it is a weak sighting (like a missed frame), not the object leaving.
+        outside = ~self.zone.contains(anchors) if self.zone is not None else np.zeros(len(detections), dtype=bool)
         here: list[Detection] = []
         for i, d in enumerate(detections):
             if d.track_id is None:
@@ -73,7 +76,7 @@ class DwellCondition(Condition):
             if i in inside:
                 self._entered.setdefault(d.track_id, ts)
                 here.append(d)
-            elif self._labels is None or d.label in self._labels:
+            elif outside[i] and (self._labels is None or d.label in self._labels):
                 self._entered.pop(d.track_id, None)  # seen outside the zone
         for tid in [t for t in self._entered if t not in alive]:
             del self._entered[tid]
