@@ -150,6 +150,9 @@ class HubRuntime:
             self.rtsp.stop()
         self.analytics.stop()
         self.models.stop()
+        # No more frames: the open incidents end here (their closes queued before the
+        # recorder drains), or their events would stay open across a restart.
+        self.rules.close_all()
         self.incidents.stop()
         self.hls.stop()
         self.hub.stop()

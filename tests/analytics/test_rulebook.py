@@ -131,3 +131,39 @@ def test_a_config_rule_with_an_unknown_category_stops_the_start(tmp_path):
     with pytest.raises(StartupError, match=r"hub\.yaml: cameras\[0\]\.rules\[0\]\.category_code: .*allowed: .*0401"):
         HubRuntime(config, "hub.yaml")
     assert not (tmp_path / "hub.db").exists()  # refused before anything was touched
+
+
+def test_stopping_the_hub_closes_the_open_incidents(tmp_path):
+    from videohub.config import parse_config
+    from videohub.events.schema import EventFilter
+    from videohub.runtime import HubRuntime
+
+    config = parse_config(
+        {
+            "database": {"url": f"sqlite:///{tmp_path}/hub.db"},
+            "models": {"fire": {"kind": "fire"}},
+            "cameras": [camera(rules=[FIRE]).to_json()],
+        },
+        "hub.yaml",
+    )
+    runtime = HubRuntime(config, "hub.yaml")
+    runtime.rules.apply(runtime.registry.get("c").spec, "c")
+    t0 = 1_800_000_000.0
+    runtime.rules.update("c", "fire", frame(t0), FLAME)
+    runtime.rules.update("c", "fire", frame(t0 + 1), FLAME)
+    runtime.stop()
+    (event,) = runtime.events.list(EventFilter()).items
+    assert event.evidence.ended_at is not None and event.evidence.ended_at.timestamp() == t0 + 1
+    assert runtime.rules.models("c") == []
+
+
+def test_close_all_closes_every_camera_and_drops_its_rules():
+    got = Sink()
+    book = RuleBook(got)
+    book.apply(camera(rules=[FIRE]), "c")
+    book.apply(camera(id="d", rules=[FIRE]), "d")
+    book.update("c", "fire", frame(1.0), FLAME)
+    book.update("d", "fire", frame(1.0), FLAME)
+    book.close_all()
+    assert sorted((s.camera_id, s.phase) for s in got.steps if s.phase == "close") == [("c", "close"), ("d", "close")]
+    assert book.get("c", "fire") is None and book.update("c", "fire", frame(2.0), FLAME) == []

@@ -113,6 +113,17 @@ class RuleBook:
                     steps += existing.replace_rules(group)
         self._emit(steps, None)
 
+    def close_all(self) -> None:
+        """Closes the open incidents of every camera and drops all rules (the hub stops): an
+        incident the hub no longer watches ends with the last frame it saw, instead of its
+        event staying open for good (a restarted hub starts with no memory of it)."""
+        steps: list[IncidentUpdate] = []
+        with self._lock:
+            for rules in self._rules.values():
+                steps += rules.close_all()
+            self._rules.clear()
+        self._emit(steps, None)
+
     def update(self, camera_id: str, model: str, frame: Frame, detections: Sequence[Detection]) -> list[IncidentUpdate]:
         """One analysed frame of a camera, as one model saw it, through the rules that look at
         that model; the steps also go to the sink."""
