@@ -167,3 +167,34 @@ def test_close_all_closes_every_camera_and_drops_its_rules():
     book.close_all()
     assert sorted((s.camera_id, s.phase) for s in got.steps if s.phase == "close") == [("c", "close"), ("d", "close")]
     assert book.get("c", "fire") is None and book.update("c", "fire", frame(2.0), FLAME) == []
+
+
+def test_a_close_made_by_a_rule_change_never_overtakes_the_open_of_a_frame_in_flight():
+    import threading
+    import time
+
+    got = Sink()
+    book = RuleBook(got)
+    book.apply(camera(rules=[FIRE]), "c")
+    rules = book.get("c", "fire")
+    assert rules is not None
+    made, go_on = threading.Event(), threading.Event()
+    original = rules.update
+
+    def slow_update(*args: Any, **kwargs: Any) -> list[IncidentUpdate]:
+        steps = original(*args, **kwargs)
+        made.set()  # the engine thread is preempted between making its 'open' and passing it on
+        go_on.wait(5)
+        return steps
+
+    rules.update = slow_update  # type: ignore[method-assign]
+    engine = threading.Thread(target=book.update, args=("c", "fire", frame(1.0), FLAME))
+    engine.start()
+    assert made.wait(5)
+    api = threading.Thread(target=book.apply, args=(camera(rules=[FIRE | {"min_score": 0.5}]), "c"))
+    api.start()  # a new condition: closes the incident the frame just opened
+    time.sleep(0.2)
+    go_on.set()
+    engine.join(5)
+    api.join(5)
+    assert [(s.rule_id, s.phase) for s in got.steps] == [("fire", "open"), ("fire", "close")]

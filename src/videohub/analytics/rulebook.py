@@ -40,7 +40,8 @@ class Sighting:
 
 IncidentSink = Callable[[list[IncidentUpdate], Sighting | None], None]
 """Receives incident steps, with the frame they come from (None for the closes of rules that
-were changed or removed)."""
+were changed or removed). Called with the camera's rules locked, so that steps arrive in the
+order they were made: it must be quick and must not call back into the rule book."""
 ModelLabels = Callable[[str], Sequence[str] | None]
 """model name -> the labels its detector reports (None: not loaded, unknown)."""
 
@@ -96,12 +97,12 @@ class RuleBook:
     def apply(self, spec: CameraSpec | None, camera_id: str) -> None:
         """Starts, changes or drops the rules of one camera (None: the camera is gone)."""
         groups = assign_models(spec, self._labels_of) if spec is not None else {}
-        steps: list[IncidentUpdate] = []
         with self._lock:
             current = {m: r for (c, m), r in self._rules.items() if c == camera_id}
             for model, rules in current.items():
                 if model not in groups:
-                    steps += rules.close_all()
+                    with rules.emit_lock:  # after the steps of a frame in flight, not before them
+                        self._emit(rules.close_all(), None)
                     del self._rules[(camera_id, model)]
             for model, group in groups.items():
                 assert spec is not None
@@ -110,19 +111,18 @@ class RuleBook:
                     self._rules[(camera_id, model)] = CameraRules(camera_id, group, camera_name=spec.name)
                 else:
                     existing.camera_name = spec.name
-                    steps += existing.replace_rules(group)
-        self._emit(steps, None)
+                    with existing.emit_lock:
+                        self._emit(existing.replace_rules(group), None)
 
     def close_all(self) -> None:
         """Closes the open incidents of every camera and drops all rules (the hub stops): an
         incident the hub no longer watches ends with the last frame it saw, instead of its
         event staying open for good (a restarted hub starts with no memory of it)."""
-        steps: list[IncidentUpdate] = []
         with self._lock:
             for rules in self._rules.values():
-                steps += rules.close_all()
+                with rules.emit_lock:
+                    self._emit(rules.close_all(), None)
             self._rules.clear()
-        self._emit(steps, None)
 
     def update(self, camera_id: str, model: str, frame: Frame, detections: Sequence[Detection]) -> list[IncidentUpdate]:
         """One analysed frame of a camera, as one model saw it, through the rules that look at
@@ -130,8 +130,9 @@ class RuleBook:
         rules = self.get(camera_id, model)
         if rules is None:
             return []
-        steps = rules.update(frame.ts, detections, (frame.width, frame.height))
-        self._emit(steps, Sighting(model, frame))
+        with rules.emit_lock:
+            steps = rules.update(frame.ts, detections, (frame.width, frame.height))
+            self._emit(steps, Sighting(model, frame))
         return steps
 
     def _emit(self, steps: list[IncidentUpdate], seen: Sighting | None) -> None:

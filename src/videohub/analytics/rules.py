@@ -106,6 +106,10 @@ class CameraRules:
         self.camera_name = camera_name or camera_id
         self.tracker = tracker or IouTracker()
         self._lock = threading.Lock()
+        # Held by whoever passes the returned steps on (RuleBook), from making them to handing
+        # them over, so that steps made in two threads (an engine's frame, an API change of
+        # the rules) leave in the order they were made: never a 'close' before its 'open'.
+        self.emit_lock = threading.Lock()
         self._states: dict[str, _RuleState] = {}
         self._last_ts: float | None = None
         self.replace_rules(rules)
