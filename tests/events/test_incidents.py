@@ -24,15 +24,22 @@ T0 = 1_800_000_000.0
 FLAME = Detection("fire", 0, 0.8, (40.0, 10.0, 70.0, 30.0), track_id=3)
 
 
-def step(phase: str, ts: float, key: str = "gate/fire/1", category: str = "0401") -> IncidentUpdate:
+def step(
+    phase: str,
+    ts: float,
+    key: str = "gate/fire/1",
+    category: str = "0401",
+    title: str = "Fire at Gate",
+    level: int = 2,
+) -> IncidentUpdate:
     return IncidentUpdate(
         rule_id="fire",
         camera_id="gate",
         incident_key=key,
         phase=phase,  # type: ignore[arg-type]
         category_code=category,
-        level=2,
-        title="Fire at Gate",
+        level=level,
+        title=title,
         detections=[FLAME],
         count=1,
         started_at=T0,
@@ -98,3 +105,15 @@ def test_an_unknown_category_is_refused_and_the_rest_go_on(tmp_path, caplog):
     assert recorder.failed == 2 and recorder.recorded == 1  # the open, and the update with no event
     assert "9999" in caplog.text
     assert [e.incident_key for e in service.list(EventFilter()).items] == ["b"]
+
+
+def test_an_edited_title_or_level_shows_in_the_next_update(tmp_path):
+    service, _ = make_service(tmp_path)
+    recorder = IncidentRecorder(service)
+    recorder.submit([step("open", T0 + 1)], seen(T0 + 1))
+    recorder.submit([step("update", T0 + 11, title="Window fire at Gate", level=1)], seen(T0 + 11))
+    recorder.submit([step("close", T0 + 20)], None)
+    wait_for(lambda: recorder.recorded == 3, what="three steps recorded")
+    recorder.stop()
+    (event,) = service.list(EventFilter()).items
+    assert (event.title, event.level) == ("Window fire at Gate", 1)

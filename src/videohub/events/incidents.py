@@ -176,10 +176,14 @@ class IncidentRecorder:
             event_id = found.id
         if step.phase == "update":
             evidence = Evidence(detections=_detections(step), count=step.count, last_seen_at=_at(step.last_seen))
+            # The rule's current title and level: an edit of the rule shows in its next update.
+            title: str | None = step.title
+            level: int | None = step.level
         else:
             evidence = Evidence(last_seen_at=_at(step.last_seen), ended_at=_at(step.ts))
+            title = level = None
         try:
-            self._events.update_incident(event_id, evidence, snapshot_jpeg=item.jpeg)
+            self._events.update_incident(event_id, evidence, snapshot_jpeg=item.jpeg, title=title, level=level)
         except EventNotFound:
             raise ValueError(f"the event of incident {step.incident_key} was deleted") from None
         if step.phase == "close":

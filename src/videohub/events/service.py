@@ -377,10 +377,16 @@ class EventService:
         event_id: str,
         evidence: Evidence,
         snapshot_jpeg: bytes | None = None,
+        *,
+        title: str | None = None,
+        level: int | None = None,
     ) -> EventOut:
         """Updates the evidence of an ongoing incident's event (last seen, counts, the newer
-        snapshot): fields set in `evidence` replace the stored ones, the others stay. The
+        snapshot): fields set in `evidence` replace the stored ones, the others stay; a
+        `title` or `level` given replaces the event's (the rule was edited meanwhile). The
         status is the human process and is left alone."""
+        if level is not None:
+            self.taxonomy.check_level(level)
         with self.sessions() as s:
             row = s.get(EventRow, event_id)
             if row is None:
@@ -391,6 +397,10 @@ class EventService:
         now = _now()
         with self.sessions.begin() as s:
             values: dict[str, Any] = {"evidence": merged_json, "updated_at": now}
+            if title is not None:
+                values["title"] = title
+            if level is not None:
+                values["level"] = level
             if snapshot_jpeg is not None:
                 values["has_snapshot"] = True
             s.execute(update(EventRow).where(EventRow.id == event_id).values(**values))
