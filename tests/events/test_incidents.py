@@ -117,3 +117,16 @@ def test_an_edited_title_or_level_shows_in_the_next_update(tmp_path):
     recorder.stop()
     (event,) = service.list(EventFilter()).items
     assert (event.title, event.level) == ("Window fire at Gate", 1)
+
+
+def test_a_title_longer_than_an_event_title_is_cut_not_refused(tmp_path):
+    service, _ = make_service(tmp_path)
+    recorder = IncidentRecorder(service)
+    long = "Fire at " + "Xincheng district, north-east corner of the central square " * 5  # camera name at its limit
+    recorder.submit([step("open", T0 + 1, title=long)], seen(T0 + 1))
+    recorder.submit([step("update", T0 + 11, title=long + "!")], seen(T0 + 11))
+    wait_for(lambda: recorder.recorded + recorder.failed == 2, what="both steps handled")
+    recorder.stop()
+    assert recorder.failed == 0
+    (event,) = service.list(EventFilter()).items
+    assert len(event.title) == 200 and event.title.startswith("Fire at Xincheng") and event.title.endswith("…")

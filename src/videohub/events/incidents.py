@@ -40,6 +40,15 @@ ACTOR = "videohub analytics"
 SNAPSHOT_QUALITY = 85
 
 
+TITLE_MAX = 200  # EventIn.title and the events.title column
+"""A rule's template (up to 300 characters) filled with a camera name (up to 200) can be
+longer than an event title may be: it is cut, rather than the event refused."""
+
+
+def _title(title: str) -> str:
+    return title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1] + "…"
+
+
 def _at(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
@@ -139,7 +148,7 @@ class IncidentRecorder:
         model = item.seen.model if item.seen else None
         if step.phase == "open":
             event = EventIn(
-                title=step.title,
+                title=_title(step.title),
                 description=f"Raised by rule {step.rule_id!r} of camera {step.camera_id!r}"
                 + (f" on the detections of model {model!r}." if model else "."),
                 category_code=step.category_code,
@@ -177,7 +186,7 @@ class IncidentRecorder:
         if step.phase == "update":
             evidence = Evidence(detections=_detections(step), count=step.count, last_seen_at=_at(step.last_seen))
             # The rule's current title and level: an edit of the rule shows in its next update.
-            title: str | None = step.title
+            title: str | None = _title(step.title)
             level: int | None = step.level
         else:
             evidence = Evidence(last_seen_at=_at(step.last_seen), ended_at=_at(step.ts))
