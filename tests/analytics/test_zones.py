@@ -33,6 +33,24 @@ def test_an_object_is_in_a_zone_by_its_bottom_centre():
     assert anchor_points([box_at(100, 50)], (200, 100)).tolist() == [[0.5, 0.5]]
 
 
+def test_a_zone_drawn_to_the_edge_of_the_picture_holds_objects_cut_off_by_it():
+    # Detectors clip boxes to the image: a car the frame cuts off at the bottom (or right)
+    # ends exactly on the edge, and so does its bottom-centre.
+    lower_half = PolygonZone([(0, 0.5), (1, 0.5), (1, 1), (0, 1)])
+    cut_off = Detection("car", 0, 0.9, (30, 70, 70, 100))  # bottom-centre (0.5, 1.0)
+    assert lower_half.trigger([cut_off], (100, 100)).tolist() == [True]
+    corner = PolygonZone([(0.6, 0.6), (1, 0.6), (1, 1), (0.6, 1)])
+    assert corner.contains(np.array([[1.0, 1.0], [1.0, 0.8], [0.6, 0.8], [0.8, 0.6], [0.59, 0.8]])).tolist() == [
+        True,
+        True,
+        True,
+        True,
+        False,
+    ]
+    slanted = PolygonZone([(0, 0), (1, 1), (0, 1)])  # on the diagonal border: in
+    assert slanted.contains(np.array([[0.3, 0.3], [0.3, 0.2]])).tolist() == [True, False]
+
+
 def test_side_convention_positive_is_right_of_start_to_end_which_is_below_for_a_left_to_right_line():
     sides = side_of((0.0, 0.5), (1.0, 0.5), np.array([[0.5, 0.8], [0.5, 0.2], [0.5, 0.5]]))
     assert sides[0] > 0 and sides[1] < 0 and sides[2] == 0

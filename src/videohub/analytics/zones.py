@@ -29,6 +29,9 @@ def anchor_points(detections: Sequence[Detection], frame_size: tuple[int, int]) 
     return np.stack([(boxes[:, 0] + boxes[:, 2]) / (2.0 * w), boxes[:, 3] / h], axis=1)
 
 
+_EPS = 1e-9  # normalised units: far below a pixel of any stream
+
+
 class PolygonZone:
     def __init__(self, points: Sequence[Point]) -> None:
         if len(points) < 3:
@@ -37,20 +40,31 @@ class PolygonZone:
 
     def contains(self, points: np.ndarray) -> np.ndarray:
         """Boolean mask over (N, 2) normalised points: inside the polygon (even-odd rule,
-        so a self-crossing polygon behaves as it is drawn). Vectorised over the points;
-        the loop runs over the few edges only."""
+        so a self-crossing polygon behaves as it is drawn) or on its border. The border
+        counts as in: a zone drawn to the edge of the picture must hold the objects the
+        frame cuts off there, whose (clipped) boxes end exactly on that edge. Vectorised
+        over the points; the loop runs over the few edges only."""
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         x, y = pts[:, 0], pts[:, 1]
         inside = np.zeros(len(pts), dtype=bool)
+        on_border = np.zeros(len(pts), dtype=bool)
         xs, ys = self.points[:, 0], self.points[:, 1]
         for i in range(len(xs)):
             x1, y1, x2, y2 = xs[i - 1], ys[i - 1], xs[i], ys[i]
+            cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
+            on_border |= (
+                (np.abs(cross) <= _EPS * np.hypot(x2 - x1, y2 - y1))
+                & (np.minimum(x1, x2) - _EPS <= x)
+                & (x <= np.maximum(x1, x2) + _EPS)
+                & (np.minimum(y1, y2) - _EPS <= y)
+                & (y <= np.maximum(y1, y2) + _EPS)
+            )
             if y1 == y2:
                 continue  # a horizontal edge never straddles a horizontal ray
             straddles = (y1 > y) != (y2 > y)
             x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
             inside ^= straddles & (x < x_cross)
-        return inside
+        return inside | on_border
 
     def trigger(self, detections: Sequence[Detection], frame_size: tuple[int, int]) -> np.ndarray:
         """Boolean mask over the detections: bottom-centre inside the zone."""
