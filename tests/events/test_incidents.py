@@ -130,3 +130,24 @@ def test_a_title_longer_than_an_event_title_is_cut_not_refused(tmp_path):
     assert recorder.failed == 0
     (event,) = service.list(EventFilter()).items
     assert len(event.title) == 200 and event.title.startswith("Fire at Xincheng") and event.title.endswith("…")
+
+
+def test_a_busy_connection_pool_is_retried_not_a_lost_event(tmp_path):
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    service, _ = make_service(tmp_path)
+    create, calls = service.create, []
+
+    def busy_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached, connection timed out")
+        return create(*args, **kwargs)
+
+    service.create = busy_once  # type: ignore[method-assign]
+    recorder = IncidentRecorder(service, retry_initial=0.05)
+    recorder.submit([step("open", T0 + 1)], seen(T0 + 1))
+    wait_for(lambda: recorder.recorded + recorder.failed == 1, what="the open handled")
+    recorder.stop()
+    assert recorder.failed == 0 and recorder.retries == 1
+    assert len(service.list(EventFilter()).items) == 1

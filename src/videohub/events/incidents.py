@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 import cv2
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from videohub.analytics.rulebook import Sighting
 from videohub.analytics.rules import IncidentUpdate
@@ -124,10 +125,12 @@ class IncidentRecorder:
                     self._record(item)
                     self.recorded += 1
                     break
-                except OperationalError as exc:  # database locked or unreachable: try again
+                except (OperationalError, PoolTimeout) as exc:
+                    # Database locked or unreachable, or every pooled connection busy: try again.
                     self.retries += 1
-                    self.last_error = str(exc.orig or exc).splitlines()[0]
-                    log.warning("incident %s: database unavailable (%s); retrying", item.step.incident_key, exc.orig)
+                    reason = getattr(exc, "orig", None) or exc
+                    self.last_error = str(reason).splitlines()[0]
+                    log.warning("incident %s: database unavailable (%s); retrying", item.step.incident_key, reason)
                     self._stop.wait(delay)
                     delay = min(delay * 2, self._retry_max)
                 except (TaxonomyError, ValueError) as exc:
