@@ -151,3 +151,28 @@ def test_a_busy_connection_pool_is_retried_not_a_lost_event(tmp_path):
     recorder.stop()
     assert recorder.failed == 0 and recorder.retries == 1
     assert len(service.list(EventFilter()).items) == 1
+
+
+def test_a_queued_step_does_not_keep_the_analysed_frame_alive(tmp_path):
+    import gc
+    import weakref
+
+    service, engine = make_service(tmp_path)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE events RENAME TO events_away"))
+    recorder = IncidentRecorder(service, retry_initial=0.05, retry_max=0.1)
+    recorder.submit([step("open", T0 + 1)], seen(T0 + 1))
+    sighting = seen(T0 + 11)
+    image = weakref.ref(sighting.frame.image)
+    recorder.submit([step("update", T0 + 11)], sighting)  # waits behind the open while the table is away
+    wait_for(lambda: recorder.retries >= 1, what="a retry")
+    del sighting
+    gc.collect()
+    assert image() is None  # a queue of 10,000 steps holds snapshots, not decoded frames
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE events_away RENAME TO events"))
+    wait_for(lambda: recorder.recorded == 2, what="both steps recorded")
+    recorder.stop()
+    (event,) = service.list(EventFilter()).items
+    jpeg = service.snapshot(event.id)
+    assert jpeg is not None and jpeg.startswith(b"\xff\xd8")

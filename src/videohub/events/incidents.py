@@ -74,9 +74,11 @@ def _detections(step: IncidentUpdate) -> list[EvidenceDetection]:
 @dataclass
 class _Item:
     step: IncidentUpdate
-    seen: Sighting | None
-    jpeg: bytes | None = None  # rendered once, so a retried creation sends the same request
-    rendered: bool = False
+    model: str | None
+    # Rendered at submit, so that a queued step holds a JPEG of some 100 kB rather than the
+    # analysed frame (6 MB at 1080p): 10,000 steps queued through a database outage would
+    # otherwise keep tens of GB of frames alive. Also: a retried creation sends the same request.
+    jpeg: bytes | None
 
 
 class IncidentRecorder:
@@ -103,10 +105,14 @@ class IncidentRecorder:
         self._thread.start()
 
     def submit(self, steps: list[IncidentUpdate], seen: Sighting | None) -> None:
-        """Queues the steps of one frame; never blocks (a rules sink runs in an engine thread)."""
+        """Queues the steps of one frame with their snapshots (a JPEG encode per open or
+        update, in the caller's thread); never waits (a rules sink runs in an engine thread)."""
         for step in steps:
             try:
-                self._queue.put_nowait(_Item(step, seen))
+                if self._queue.full():
+                    raise queue.Full
+                jpeg = snapshot_jpeg(step, seen) if step.phase != "close" else None
+                self._queue.put_nowait(_Item(step, seen.model if seen else None, jpeg))
             except queue.Full:
                 self.dropped += 1
                 log.error("incident queue full: step %s of %s dropped", step.phase, step.incident_key)
@@ -145,10 +151,7 @@ class IncidentRecorder:
 
     def _record(self, item: _Item) -> None:
         step = item.step
-        if not item.rendered:
-            item.jpeg = snapshot_jpeg(step, item.seen) if step.phase != "close" else None
-            item.rendered = True
-        model = item.seen.model if item.seen else None
+        model = item.model
         if step.phase == "open":
             event = EventIn(
                 title=_title(step.title),
