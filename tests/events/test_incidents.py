@@ -176,3 +176,25 @@ def test_a_queued_step_does_not_keep_the_analysed_frame_alive(tmp_path):
     (event,) = service.list(EventFilter()).items
     jpeg = service.snapshot(event.id)
     assert jpeg is not None and jpeg.startswith(b"\xff\xd8")
+
+
+def test_updates_piling_up_in_an_outage_never_push_out_an_open_or_a_close(tmp_path):
+    service, engine = make_service(tmp_path)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE events RENAME TO events_away"))
+    recorder = IncidentRecorder(service, capacity=20, retry_initial=0.05, retry_max=0.1)
+    recorder.submit([step("open", T0 + 1)], seen(T0 + 1))
+    wait_for(lambda: recorder.retries >= 1, what="the open retried")  # taken off the queue, retried
+    for k in range(40):  # a long outage: the updates of a burning fire pile up
+        recorder.submit([step("update", T0 + 10 + k)], seen(T0 + 10 + k))
+    recorder.submit([step("open", T0 + 60, key="gate/fire/2")], seen(T0 + 60))  # another incident
+    recorder.submit([step("close", T0 + 61)], None)
+    assert recorder.dropped > 0
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE events_away RENAME TO events"))
+    wait_for(lambda: recorder.pending() == 0 and recorder.recorded + recorder.failed == 43 - recorder.dropped)
+    recorder.stop()
+    events = {e.incident_key: e for e in service.list(EventFilter()).items}
+    assert sorted(events) == ["gate/fire/1", "gate/fire/2"]
+    ended = events["gate/fire/1"].evidence.ended_at
+    assert ended is not None and ended.timestamp() == T0 + 61

@@ -92,12 +92,17 @@ class IncidentRecorder:
     ) -> None:
         self._events = events
         self._queue: queue.Queue[_Item | None] = queue.Queue(capacity)
+        # The last tenth of the queue is kept for opens and closes: while the database is away,
+        # the updates of long incidents would otherwise fill it and push out a new incident's
+        # open (its event lost) or an ending one's close (its event never closed). A dropped
+        # update loses little: the next one carries the newer evidence.
+        self._update_room = capacity - max(1, capacity // 10)
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._event_ids: dict[str, str] = {}  # incident key -> event id, for the open incidents
         self._stop = threading.Event()
         self.recorded = 0  # steps written
-        self.dropped = 0  # steps lost to a full queue (the database has been down a long time)
+        self.dropped = 0  # steps lost to a full queue (the database has been down a long time), updates first
         self.failed = 0  # steps refused for good (e.g. an unknown category)
         self.retries = 0
         self.last_error: str | None = None
@@ -109,7 +114,7 @@ class IncidentRecorder:
         update, in the caller's thread); never waits (a rules sink runs in an engine thread)."""
         for step in steps:
             try:
-                if self._queue.full():
+                if self._queue.qsize() >= (self._update_room if step.phase == "update" else self._queue.maxsize):
                     raise queue.Full
                 jpeg = snapshot_jpeg(step, seen) if step.phase != "close" else None
                 self._queue.put_nowait(_Item(step, seen.model if seen else None, jpeg))
