@@ -36,6 +36,10 @@ def error_of(**fields: Any) -> tuple[str, str]:
         ({"title": "{camera} {speed}"}, "title", "unknown field {speed}"),
         ({"title": "{camera.__class__}"}, "title", "unknown field"),
         ({"title": "{camera"}, "title", "not a valid template"),
+        ({"title": "{count:s} people"}, "title", "not a valid template"),
+        ({"title": "{label:d}"}, "title", "not a valid template"),
+        ({"title": "{rule:{camera.__class__}}"}, "title", "not a valid template"),
+        ({"title": "{camera:>99999999}"}, "title", "at most 1000"),
         ({"persistence": {"frames": 6, "of_frames": 5}}, "persistence", "must not exceed of_frames"),
         ({"colour": "red"}, "colour", "Extra inputs"),
         ({"category_code": ""}, "category_code", "at least 1"),
@@ -45,6 +49,11 @@ def error_of(**fields: Any) -> tuple[str, str]:
 def test_errors_name_the_field(fields: dict[str, Any], loc: str, words: str) -> None:
     where, msg = error_of(**fields)
     assert where == loc and words in msg, (where, msg)
+
+
+def test_format_specs_of_the_right_type_are_fine():
+    spec = RuleSpec.model_validate(BASE | {"title": "{count:>3} at {camera:.20} ({dwell:,}s)"})
+    assert spec.title.startswith("{count:>3}")
 
 
 def test_kind_specific_fields():

@@ -23,6 +23,9 @@ TITLE_FIELDS = frozenset({"camera", "rule", "count", "label", "zone", "dwell"})
 crossings), their most common label, the zone's name, the longest dwell in seconds."""
 
 
+_TITLE_SAMPLE_MAX = 1000  # filled with short sample values; events cut titles to 200 anyway
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
 
@@ -184,6 +187,16 @@ class RuleSpec(_Strict):
             if name not in TITLE_FIELDS:
                 allowed = ", ".join("{" + f + "}" for f in sorted(TITLE_FIELDS))
                 raise ValueError(f"unknown field {{{name}}}; allowed: {allowed}")
+        # Fill it once with values of the real types: a format spec that fails ({count:s}), a
+        # nested field the names above do not show ({rule:{camera.__class__}}) or a width that
+        # makes a huge string would otherwise fail or bloat every step of the rule, in the
+        # engine thread, and stop the other rules of the camera on that frame.
+        try:
+            sample = title.format(camera="camera", rule="rule", count=12, label="label", zone="zone", dwell=345)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        if len(sample) > _TITLE_SAMPLE_MAX:
+            raise ValueError(f"the template makes titles of {len(sample)} characters; at most {_TITLE_SAMPLE_MAX}")
         return title
 
     @model_validator(mode="after")
