@@ -65,6 +65,19 @@ def test_n_of_m_frames_raise_with_gaps_and_start_at_the_first_hit():
     assert steps[0].ts == pytest.approx(9 / 5) and steps[0].started_at == pytest.approx(5 / 5)
 
 
+def test_persistence_starts_over_after_the_camera_was_away():
+    spec = rule(labels=["fire"])  # 3 of the last 5 frames
+    # Two sightings, a 10-minute outage, one more sighting: no incident dated 10 minutes back.
+    frames = [(0.0, FIRE), (0.2, FIRE), (600.0, FIRE), (600.2, [])]
+    assert run([spec], frames) == []
+    # Three sightings after the gap do raise, dated after it.
+    (opened,) = run([spec], [*frames[:3], (600.2, FIRE), (600.4, FIRE)])
+    assert opened.phase == "open" and opened.started_at == 600.0
+    # A slow camera (a frame a minute) is no gap: its usual interval is a minute.
+    slow = [(60.0 * i, FIRE) for i in range(3)]
+    assert phases(run([spec], slow)) == ["open"]
+
+
 def test_persistence_in_seconds():
     spec = rule(labels=["fire"], persistence={"frames": 1, "of_frames": 1, "seconds": 3})
     assert run([spec], timeline(5, 2.8, lambda i, _: FIRE)) == []  # 2.6 s held: not yet

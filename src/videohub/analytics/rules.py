@@ -76,6 +76,9 @@ class _Incident:
     lost_since: float | None = None
 
 
+STALE_GAP_S = 30.0  # a pause longer than this (and than 5 usual frame intervals) restarts persistence
+
+
 @dataclass
 class _RuleState:
     spec: RuleSpec
@@ -85,6 +88,8 @@ class _RuleState:
     onset: float | None = None  # first frame of that run in which the condition held
     incident: _Incident | None = None
     quiet_until: float = float("-inf")  # end of the cooldown
+    last_ts: float | None = None  # the previous frame's time
+    interval: float | None = None  # the pause before it: what "usual" is for a gap
 
     @classmethod
     def new(cls, spec: RuleSpec) -> _RuleState:
@@ -170,6 +175,15 @@ class CameraRules:
 
     def _advance(self, state: _RuleState, ts: float, obs: Observation) -> IncidentUpdate | None:
         p = state.spec.effective_persistence()
+        if state.last_ts is not None:
+            pause = ts - state.last_ts
+            if state.interval is not None and pause > max(STALE_GAP_S, 5 * state.interval):
+                # The camera (or its analytics) was away: frames from before the gap say nothing
+                # about now, so persistence starts over instead of dating an incident back past it.
+                state.recent.clear()
+                state.run_start = state.onset = None
+            state.interval = pause
+        state.last_ts = ts
         state.recent.append((ts, obs.holds))
         held = sum(h for _, h in state.recent) >= p.frames
         if held and state.run_start is None:
