@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 
 import httpx
@@ -181,3 +182,30 @@ def test_a_citys_own_tables_are_served_and_enforced(live_hub, tmp_path):
     assert http.post("/api/v1/events", json=body(source="city_app")).status_code == 201
     r = http.post("/api/v1/events", json=body(source="citizen_app"))
     assert r.status_code == 422 and r.json()["allowed"] == ["city_app"]
+
+
+def test_times_without_a_utc_equivalent_are_422_naming_the_field(live_hub):
+    """0001-01-01T00:00+05:00 is valid ISO 8601 but lies before year 1 in UTC (and
+    9999-12-31T23:59-05:00 after 9999): the store keeps UTC, so converting them raised
+    OverflowError, a 500, in the create, the list filters and the cursor."""
+    http = live_hub([]).http
+    early, late = "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"
+    for field, value in [("occurred_at", early), ("occurred_at", late), ("reported_at", early)]:
+        r = http.post("/api/v1/events", json=body(**{field: value}))
+        assert r.status_code == 422, (field, value, r.text)
+        assert f"body.{field}" in r.json()["detail"] and "UTC" in r.json()["detail"]
+    for param, value in [("since", early), ("until", late)]:
+        r = http.get("/api/v1/events", params={param: value})
+        assert r.status_code == 422, (param, r.text)
+        assert f"query.{param}" in r.json()["detail"]
+    cursor = base64.urlsafe_b64encode(json.dumps([early, "a"]).encode()).decode().rstrip("=")
+    r = http.get("/api/v1/events", params={"cursor": cursor})
+    assert r.status_code == 422 and r.json()["field"] == "cursor"
+    r = http.post("/api/v1/events/batch", json={"items": [{"event": body(occurred_at=early)}, {"event": body()}]})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert results[0]["outcome"] == "error" and results[0]["error"]["field"] == "event.occurred_at"
+    assert results[1]["outcome"] == "created"
+    # A day that stays within range in UTC is fine at both ends.
+    assert http.post("/api/v1/events", json=body(occurred_at="0001-01-01T00:00:00-05:00")).status_code == 201
+    assert http.get("/api/v1/events").status_code == 200

@@ -218,6 +218,9 @@ def test_crud_and_validation_errors(live_hub):
     assert error("POST", "/api/v1/subscriptions", {**ok, "filters": {"region": ["999999"]}})["field"] == (
         "filters.region"
     )
+    # Stored, such a filter broke every later dispatch round (OverflowError converting to UTC).
+    early = error("POST", "/api/v1/subscriptions", {**ok, "filters": {"since": "0001-01-01T00:00:00+05:00"}})
+    assert early["errors"][0]["loc"] == ["body", "filters", "since"] and "UTC" in early["detail"]
     assert http.get("/api/v1/subscriptions").json() == []
 
     sub = http.post("/api/v1/subscriptions", json={**ok, "filters": {"level": [1, 2], "region": ["150102"]}}).json()

@@ -7,10 +7,19 @@ codes of the tables in force.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Base64Bytes, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Base64Bytes,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from videohub.codes import parse_device_code
 
@@ -19,6 +28,20 @@ ChangeKind = Literal["created", "updated", "transition"]
 MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
 MAX_BATCH = 1000
 """Items per batch: one transaction holds the outbox lock for the whole batch."""
+
+
+def _utc_representable(value: datetime) -> datetime:
+    """Refuses a time that has no UTC equivalent (0001-01-01T00:00+05:00 is in year 0 in
+    UTC): the store keeps UTC, and converting it raised OverflowError, a 500."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range: this time has no UTC equivalent (years 1-9999)") from None
+    return value
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
+"""A timezone-aware time that the store can keep (as UTC)."""
 
 
 class StrictModel(BaseModel):
@@ -78,8 +101,8 @@ class EventIn(StrictModel):
     device_code: str | None = Field(
         None, description="20-digit GB/T 28181 code of the device; taken from the camera when absent."
     )
-    occurred_at: AwareDatetime = Field(..., description="When it happened (with a UTC offset).")
-    reported_at: AwareDatetime | None = Field(None, description="When the source reported it; default: now.")
+    occurred_at: UtcDatetime = Field(..., description="When it happened (with a UTC offset).")
+    reported_at: UtcDatetime | None = Field(None, description="When the source reported it; default: now.")
     evidence: Evidence = Field(default_factory=Evidence, description="Detections, model, counts and links.")
     snapshot_jpeg: Base64Bytes | None = Field(
         None, description="Evidence picture, a base64-encoded JPEG (at most 8 MiB)."
@@ -171,8 +194,8 @@ class EventFilter(StrictModel):
     """Which events a list, stream or subscription wants; an empty field matches all, a
     field with several values matches any of them."""
 
-    since: AwareDatetime | None = Field(None, description="occurred_at at or after this time.")
-    until: AwareDatetime | None = Field(None, description="occurred_at before this time.")
+    since: UtcDatetime | None = Field(None, description="occurred_at at or after this time.")
+    until: UtcDatetime | None = Field(None, description="occurred_at before this time.")
     region: list[str] = Field(default_factory=list, description="Region codes; a division includes its towns.")
     category: list[str] = Field(default_factory=list, description="Major or minor category codes.")
     level: list[int] = Field(default_factory=list, description="Level codes.")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 
 from videohub.api.deps import Runtime
 from videohub.api.errors import validation_detail
@@ -23,6 +23,7 @@ from videohub.events.schema import (
     EventOut,
     EventPage,
     TransitionIn,
+    UtcDatetime,
 )
 from videohub.events.service import MAX_PAGE, BatchOutcome, EventNotFound, IdempotencyConflict
 from videohub.taxonomy import TaxonomyError, TransitionError
@@ -43,8 +44,8 @@ def _ints(values: list[str] | None, field: str) -> list[int]:
 
 
 def event_filter(
-    since: Annotated[AwareDatetime | None, Query(description="occurred_at at or after (ISO 8601 with offset).")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="occurred_at before (ISO 8601 with offset).")] = None,
+    since: Annotated[UtcDatetime | None, Query(description="occurred_at at or after (ISO 8601 with offset).")] = None,
+    until: Annotated[UtcDatetime | None, Query(description="occurred_at before (ISO 8601 with offset).")] = None,
     region: Annotated[list[str] | None, Query(description="Region codes; a division includes its towns.")] = None,
     category: Annotated[list[str] | None, Query(description="Major or minor category codes.")] = None,
     level: Annotated[list[str] | None, Query(description="Level codes.")] = None,
