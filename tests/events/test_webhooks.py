@@ -324,3 +324,33 @@ def test_backoff_grows_capped_with_jitter():
     caps = [min(30.0, 2 ** (n - 1)) for n in range(1, 10)]
     assert all(cap / 2 <= d <= cap for d, cap in zip(delays, caps, strict=True))
     assert max(delays) <= 30.0 and len(set(delays)) == len(delays)
+
+
+def test_a_stored_filter_that_no_longer_validates_holds_only_its_own_subscription(sessions, caplog):
+    """A filter stored before the checks of today (here a `since` with no UTC equivalent)
+    raised out of dispatch: the round ended, and the subscriptions after it in the list were
+    never served again."""
+    events = EventService(sessions, load_taxonomy())
+    subs = SubscriptionService(sessions, events)
+    good = subs.create(SubscriptionIn(url="http://127.0.0.1:9/good", secret=SECRET))
+    with sessions.begin() as s:
+        row = s.get(SubscriptionRow, good.id)
+        assert row is not None
+        s.add(
+            SubscriptionRow(
+                id="0" * 32,  # first in any order the database picks
+                url="http://127.0.0.1:9/old",
+                secret=SECRET,
+                description="",
+                active=True,
+                filters={"since": "0001-01-01T00:00:00+05:00"},
+                cursor=0,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+            )
+        )
+    events.create(event_in(), actor="test")
+    with caplog.at_level(logging.ERROR, logger="videohub.webhooks"):
+        assert subs.dispatch() == 1
+    assert subs.get(good.id).pending == 1
+    assert "0" * 32 in caplog.text and "held" in caplog.text
