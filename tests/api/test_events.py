@@ -209,3 +209,17 @@ def test_times_without_a_utc_equivalent_are_422_naming_the_field(live_hub):
     # A day that stays within range in UTC is fine at both ends.
     assert http.post("/api/v1/events", json=body(occurred_at="0001-01-01T00:00:00-05:00")).status_code == 201
     assert http.get("/api/v1/events").status_code == 200
+
+
+def test_nan_and_infinity_in_evidence_are_422(live_hub):
+    """Python's JSON parser reads NaN and Infinity; stored, they broke PostgreSQL's JSON
+    column (500) and came back as null in the change's webhook payload, which then no
+    longer validated: that delivery was retried for ever, holding up its subscription."""
+    http = live_hub([]).http
+    for value in ("Infinity", "-Infinity", "NaN"):
+        raw = json.dumps(body(evidence={"detections": [{"label": "car", "score": 0.5, "box": [1, 2, 3, 4]}]}))
+        raw = raw.replace("[1, 2, 3, 4]", f"[1, 2, {value}, 4]")
+        r = http.post("/api/v1/events", content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (value, r.text)
+        assert r.json()["errors"][0]["loc"] == ["body", "evidence", "detections", "0", "box", "2"]
+    assert http.get("/api/v1/events").json()["items"] == []

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     field_validator,
     model_validator,
 )
@@ -53,7 +54,10 @@ class EvidenceDetection(StrictModel):
 
     label: str = Field(..., max_length=64, description="Class name (person, car, fire, ...).")
     score: float = Field(..., ge=0, le=1, description="Detector confidence.")
-    box: tuple[float, float, float, float] = Field(
+    # Finite: JSON has no NaN or Infinity. Python's parser takes them, PostgreSQL's JSON
+    # refused the row (a 500), and the stored change serialised them as null, so its webhook
+    # payload no longer validated and the delivery was retried for ever.
+    box: tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat] = Field(
         ..., description="x1, y1, x2, y2 in source-frame pixels (the snapshot's pixels)."
     )
     track_id: int | None = Field(None, description="Tracker id, stable while the object stays in view.")
