@@ -223,3 +223,14 @@ def test_nan_and_infinity_in_evidence_are_422(live_hub):
         assert r.status_code == 422, (value, r.text)
         assert r.json()["errors"][0]["loc"] == ["body", "evidence", "detections", "0", "box", "2"]
     assert http.get("/api/v1/events").json()["items"] == []
+
+
+def test_an_empty_idempotency_key_is_refused_not_shared(live_hub):
+    """An empty Idempotency-Key header was stored as the key "": the next request with an
+    empty header, a different event, was refused as a reuse of that key (or replayed)."""
+    http = live_hub([]).http
+    r = http.post("/api/v1/events", json=body(title="first"), headers={"Idempotency-Key": ""})
+    assert r.status_code == 422 and "idempotency-key" in r.json()["detail"]
+    r = http.post("/api/v1/events", json=body(title="second"), headers={"Idempotency-Key": ""})
+    assert r.status_code == 422 and "idempotency-key" in r.json()["detail"]
+    assert http.get("/api/v1/events").json()["items"] == []

@@ -82,6 +82,9 @@ def create_event(
     idempotency_key: Annotated[
         str | None,
         Header(
+            # An empty key is a client bug, not a key: stored, it made every later request
+            # with an empty header a replay of the first, or a 422 conflict.
+            min_length=1,
             max_length=128,
             description="Any unique string per event; a retry with the same key returns the first one's event.",
         ),
