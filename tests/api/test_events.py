@@ -234,3 +234,43 @@ def test_an_empty_idempotency_key_is_refused_not_shared(live_hub):
     r = http.post("/api/v1/events", json=body(title="second"), headers={"Idempotency-Key": ""})
     assert r.status_code == 422 and "idempotency-key" in r.json()["detail"]
     assert http.get("/api/v1/events").json()["items"] == []
+
+
+def test_nul_characters_are_422_naming_the_field_on_both_databases(hub_db, live_hub):
+    """PostgreSQL cannot hold NUL in text, nor take it as a query parameter: psycopg raised
+    DataError, a 500, for titles, actors, subscription fields, filters and ids, where SQLite
+    stored them. Refused on both, naming the field."""
+    hub = live_hub([], **hub_db)
+    http = hub.http
+    ev = http.post("/api/v1/events", json=body()).json()
+
+    def refused(r: httpx.Response, where: str) -> None:
+        assert r.status_code == 422, (where, r.status_code, r.text)
+        assert where in r.json()["detail"] and "x00" in r.json()["detail"], r.text
+
+    refused(http.post("/api/v1/events", json=body(title="a\x00b")), "body.title")
+    refused(http.post("/api/v1/events", json=body(source_ref="t\x00")), "body.source_ref")
+    refused(http.post(f"/api/v1/events/{ev['id']}/transitions", json={"to_status": 20, "actor": "a\x00"}), "body.actor")
+    refused(http.get("/api/v1/events", params={"camera": "a\x00b"}), "query.camera")
+    refused(http.get("/api/v1/events/stream", params={"camera": "a\x00b"}), "query.camera")
+    refused(http.get("/api/v1/events/a%00b"), "path.event_id")
+    refused(http.get("/api/v1/events/a%00b/snapshot.jpg"), "path.event_id")
+    refused(http.post("/api/v1/events/a%00b/transitions", json={"to_status": 20, "actor": "a"}), "path.event_id")
+    cursor = base64.urlsafe_b64encode(json.dumps([T0.isoformat(), "a\x00"]).encode()).decode().rstrip("=")
+    r = http.get("/api/v1/events", params={"cursor": cursor})
+    assert r.status_code == 422 and r.json()["field"] == "cursor"
+    r = http.post("/api/v1/events/batch", json={"items": [{"event": body(title="\x00")}, {"event": body()}]})
+    assert [x["outcome"] for x in r.json()["results"]] == ["error", "created"]
+    assert r.json()["results"][0]["error"]["field"] == "event.title"
+    ok = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 16}
+    refused(http.post("/api/v1/subscriptions", json={**ok, "description": "\x00"}), "body.description")
+    refused(http.post("/api/v1/subscriptions", json={**ok, "secret": "s" * 16 + "\x00"}), "body.secret")
+    refused(
+        http.post("/api/v1/subscriptions", json={**ok, "filters": {"camera_id": ["\x00"]}}), "body.filters.camera_id"
+    )
+    refused(http.get("/api/v1/subscriptions/a%00b"), "path.sub_id")
+    refused(http.get("/api/v1/subscriptions/a%00b/deliveries"), "path.sub_id")
+    # nothing of the above was stored; the hub still answers
+    stored = http.get("/api/v1/events").json()["items"]
+    assert len(stored) == 2 and ev["id"] in {e["id"] for e in stored}  # ev and the batch's valid item
+    assert http.get("/api/v1/subscriptions").json() == []

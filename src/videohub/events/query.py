@@ -65,7 +65,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         when, event_id = json.loads(raw)
         at = datetime.fromisoformat(when)
-        if at.tzinfo is None or not isinstance(event_id, str):
+        if at.tzinfo is None or not isinstance(event_id, str) or "\x00" in event_id:
             raise ValueError
         at.astimezone(UTC)  # the store compares in UTC: a time with no UTC equivalent is no cursor
     except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError):

@@ -49,6 +49,25 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    return isinstance(value, list | tuple) and any(_has_nul(v) for v in value)
+
+
+class InputModel(StrictModel):
+    """What clients send into text columns and query parameters: PostgreSQL cannot hold a
+    NUL character in text (psycopg raises DataError, a 500), where SQLite keeps it, so it
+    is refused here for both, naming the field. (JSON columns escape it: `evidence` may.)"""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("must not contain NUL (\\x00) characters")
+        return value
+
+
 class EvidenceDetection(StrictModel):
     """One detection that made the rule fire."""
 
@@ -81,7 +100,7 @@ class Evidence(StrictModel):
     )
 
 
-class EventIn(StrictModel):
+class EventIn(InputModel):
     """An event to record (POST /api/v1/events, or the video analytics)."""
 
     title: str = Field(..., min_length=1, max_length=200, description="Short human-readable summary.")
@@ -183,7 +202,7 @@ class EventPage(StrictModel):
     next_cursor: str | None = Field(..., description="Pass as `cursor` for the next page; null on the last.")
 
 
-class TransitionIn(StrictModel):
+class TransitionIn(InputModel):
     """A step of the handling process (POST /api/v1/events/{id}/transitions)."""
 
     to_status: int = Field(..., description="Status to move to; must be allowed from the current one.")
@@ -194,7 +213,7 @@ class TransitionIn(StrictModel):
     )
 
 
-class EventFilter(StrictModel):
+class EventFilter(InputModel):
     """Which events a list, stream or subscription wants; an empty field matches all, a
     field with several values matches any of them."""
 
@@ -217,7 +236,7 @@ class EventChange(StrictModel):
     event: EventOut = Field(..., description="The event as it is now.")
 
 
-class EventBatchItem(StrictModel):
+class EventBatchItem(InputModel):
     """One item of POST /api/v1/events/batch."""
 
     idempotency_key: str | None = Field(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
@@ -43,6 +44,11 @@ def _ints(values: list[str] | None, field: str) -> list[int]:
         raise TaxonomyError(field, "codes are numbers") from None
 
 
+_PARAM = {"camera_id": "camera"}  # EventFilter's field -> the query parameter
+# No NUL character: PostgreSQL refuses it in a query parameter (a 500); a 422 names the part.
+EventId = Annotated[str, Path(pattern=r"^[^\x00]*$", description="Event id.")]
+
+
 def event_filter(
     since: Annotated[UtcDatetime | None, Query(description="occurred_at at or after (ISO 8601 with offset).")] = None,
     until: Annotated[UtcDatetime | None, Query(description="occurred_at before (ISO 8601 with offset).")] = None,
@@ -53,16 +59,21 @@ def event_filter(
     status: Annotated[list[str] | None, Query(description="Status codes.")] = None,
     camera: Annotated[list[str] | None, Query(description="Camera ids.")] = None,
 ) -> EventFilter:
-    return EventFilter(
-        since=since,
-        until=until,
-        region=_many(region),
-        category=_many(category),
-        level=_ints(level, "level"),
-        source=_many(source),
-        status=_ints(status, "status"),
-        camera_id=_many(camera),
-    )
+    try:
+        return EventFilter(
+            since=since,
+            until=until,
+            region=_many(region),
+            category=_many(category),
+            level=_ints(level, "level"),
+            source=_many(source),
+            status=_ints(status, "status"),
+            camera_id=_many(camera),
+        )
+    except ValidationError as exc:  # e.g. a NUL character: a 422 naming the parameter, not a 500
+        raise RequestValidationError(
+            [{**e, "loc": ("query", _PARAM.get(str(e["loc"][0]), e["loc"][0]))} for e in exc.errors()]
+        ) from None
 
 
 Filter = Annotated[EventFilter, Depends(event_filter)]
@@ -190,7 +201,7 @@ def _not_found(event_id: str) -> HTTPException:
 
 
 @router.get("/{event_id}", response_model=EventOut, responses={404: {"model": ErrorOut}})
-def get_event(event_id: str, runtime: Runtime) -> EventOut:
+def get_event(event_id: EventId, runtime: Runtime) -> EventOut:
     try:
         return runtime.events.get(event_id)
     except EventNotFound:
@@ -202,7 +213,7 @@ def get_event(event_id: str, runtime: Runtime) -> EventOut:
     response_model=EventOut,
     responses={404: {"model": ErrorOut}, 409: {"description": "Not allowed from the current status."}, **CODE_ERRORS},
 )
-def transition_event(event_id: str, body: TransitionIn, runtime: Runtime) -> EventOut | Response:
+def transition_event(event_id: EventId, body: TransitionIn, runtime: Runtime) -> EventOut | Response:
     try:
         return runtime.events.transition(event_id, body.to_status, body.actor, body.comment, body.close_reason)
     except EventNotFound:
@@ -216,7 +227,7 @@ def transition_event(event_id: str, body: TransitionIn, runtime: Runtime) -> Eve
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorOut}},
 )
-def event_snapshot(event_id: str, runtime: Runtime) -> Response:
+def event_snapshot(event_id: EventId, runtime: Runtime) -> Response:
     try:
         jpeg = runtime.events.snapshot(event_id)
     except EventNotFound:
