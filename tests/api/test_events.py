@@ -274,3 +274,16 @@ def test_nul_characters_are_422_naming_the_field_on_both_databases(hub_db, live_
     stored = http.get("/api/v1/events").json()["items"]
     assert len(stored) == 2 and ev["id"] in {e["id"] for e in stored}  # ev and the batch's valid item
     assert http.get("/api/v1/subscriptions").json() == []
+
+
+def test_a_lone_surrogate_in_evidence_extra_is_422(hub_db, live_hub):
+    """`"\\ud800"` is valid JSON but not Unicode text: typed string fields refuse it, the
+    free-form `evidence.extra` kept it and the request failed to encode it later (500)."""
+    hub = live_hub([], **hub_db)
+    for extra in ({"note": "PLACEHOLDER"}, {"PLACEHOLDER": 1}, {"list": ["ok", {"deep": "PLACEHOLDER"}]}):
+        raw = json.dumps(body(evidence={"extra": extra})).replace("PLACEHOLDER", "a\\ud800")
+        r = hub.http.post("/api/v1/events", content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["loc"] == ["body", "evidence", "extra"] and "surrogate" in r.json()["detail"]
+    ok = hub.http.post("/api/v1/events", json=body(evidence={"extra": {"note": "火情 🔥"}}))
+    assert ok.status_code == 201 and ok.json()["evidence"]["extra"] == {"note": "火情 🔥"}

@@ -7,6 +7,7 @@ codes of the tables in force.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -98,6 +99,17 @@ class Evidence(StrictModel):
     extra: dict[str, Any] = Field(
         default_factory=dict, description="Source-specific data kept as sent (e.g. a hotline's own fields)."
     )
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_is_unicode(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # Typed string fields refuse a lone surrogate ("\ud800" in the JSON); `Any` keeps
+        # it, and hashing or answering the event then failed to encode it: a 500.
+        try:
+            json.dumps(v, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError("holds a lone surrogate (\\ud800-\\udfff): not valid Unicode text") from None
+        return v
 
 
 class EventIn(InputModel):
