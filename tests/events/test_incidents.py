@@ -98,27 +98,3 @@ def test_an_unknown_category_is_refused_and_the_rest_go_on(tmp_path, caplog):
     assert recorder.failed == 2 and recorder.recorded == 1  # the open, and the update with no event
     assert "9999" in caplog.text
     assert [e.incident_key for e in service.list(EventFilter()).items] == ["b"]
-
-
-def test_steps_queued_during_an_outage_hold_a_bounded_number_of_frames(tmp_path):
-    """The queue is bounded in steps (10 000), and every queued step held its decoded frame
-    until its snapshot was rendered: a long outage held thousands of frames. Past
-    `max_frames`, steps wait without their frame; every step is still recorded."""
-    service, engine = make_service(tmp_path)
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE events RENAME TO events_away"))
-    recorder = IncidentRecorder(service, max_frames=2, retry_initial=0.05, retry_max=0.2)
-    for i in range(6):
-        recorder.submit([step("open", T0 + i, key=f"k{i}")], seen(T0 + i))
-        assert recorder.frames_held() <= 2
-    wait_for(lambda: recorder.retries >= 2, what="retries while the table is away")
-    assert recorder.frames_held() <= 2 and recorder.frames_shed >= 3
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE events_away RENAME TO events"))
-    wait_for(lambda: recorder.recorded == 6, what="every step recorded once the table is back")
-    recorder.stop()
-    assert recorder.frames_held() == 0
-    events = service.list(EventFilter()).items
-    assert len(events) == 6 and {e.evidence.model for e in events} == {"fire"}
-    with_snapshot = {e.incident_key for e in events if e.has_snapshot}
-    assert "k0" in with_snapshot and 1 <= len(with_snapshot) <= 3

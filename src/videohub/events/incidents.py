@@ -64,8 +64,7 @@ def _detections(step: IncidentUpdate) -> list[EvidenceDetection]:
 @dataclass
 class _Item:
     step: IncidentUpdate
-    seen: Sighting | None  # the frame, until its snapshot is rendered
-    model: str | None = None
+    seen: Sighting | None
     jpeg: bytes | None = None  # rendered once, so a retried creation sends the same request
     rendered: bool = False
 
@@ -76,20 +75,11 @@ class IncidentRecorder:
         events: EventService,
         *,
         capacity: int = 10_000,
-        max_frames: int = 64,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
     ) -> None:
         self._events = events
         self._queue: queue.Queue[_Item | None] = queue.Queue(capacity)
-        # Steps wait with their frame until its snapshot is rendered. The queue is bounded
-        # in steps, not bytes: during a long database outage 10 000 queued steps held 10 000
-        # decoded frames (6 MB each at 1080p). Past `max_frames` a step waits without its
-        # frame and its event gets no new snapshot; the step itself is still recorded.
-        self._max_frames = max_frames
-        self._frames = 0
-        self._frames_lock = threading.Lock()
-        self.frames_shed = 0  # steps queued without their frame
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._event_ids: dict[str, str] = {}  # incident key -> event id, for the open incidents
@@ -105,36 +95,11 @@ class IncidentRecorder:
     def submit(self, steps: list[IncidentUpdate], seen: Sighting | None) -> None:
         """Queues the steps of one frame; never blocks (a rules sink runs in an engine thread)."""
         for step in steps:
-            frame = seen if step.phase != "close" else None  # a close has no snapshot
-            with self._frames_lock:
-                if frame is not None and self._frames >= self._max_frames:
-                    frame = None
-                    self.frames_shed += 1
-                    if self.frames_shed == 1 or self.frames_shed % 1000 == 0:
-                        log.warning(
-                            "incident queue holds %d frames: steps wait without a snapshot (%d so far)",
-                            self._frames,
-                            self.frames_shed,
-                        )
-                if frame is not None:
-                    self._frames += 1
-            item = _Item(step, frame, model=seen.model if seen is not None else None)
             try:
-                self._queue.put_nowait(item)
+                self._queue.put_nowait(_Item(step, seen))
             except queue.Full:
-                self._release(item)
                 self.dropped += 1
                 log.error("incident queue full: step %s of %s dropped", step.phase, step.incident_key)
-
-    def frames_held(self) -> int:
-        """Frames held by queued steps for their snapshots (at most `max_frames`)."""
-        return self._frames
-
-    def _release(self, item: _Item) -> None:
-        if item.seen is not None:
-            item.seen = None
-            with self._frames_lock:
-                self._frames -= 1
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -165,15 +130,13 @@ class IncidentRecorder:
                     self.failed += 1
                     log.exception("incident %s not recorded", item.step.incident_key)
                     break
-            self._release(item)
 
     def _record(self, item: _Item) -> None:
         step = item.step
         if not item.rendered:
             item.jpeg = snapshot_jpeg(step, item.seen) if step.phase != "close" else None
             item.rendered = True
-            self._release(item)  # retries during an outage need only the JPEG
-        model = item.model
+        model = item.seen.model if item.seen else None
         if step.phase == "open":
             event = EventIn(
                 title=step.title,
