@@ -287,3 +287,22 @@ def test_a_lone_surrogate_in_evidence_extra_is_422(hub_db, live_hub):
         assert r.json()["errors"][0]["loc"] == ["body", "evidence", "extra"] and "surrogate" in r.json()["detail"]
     ok = hub.http.post("/api/v1/events", json=body(evidence={"extra": {"note": "火情 🔥"}}))
     assert ok.status_code == 201 and ok.json()["evidence"]["extra"] == {"note": "火情 🔥"}
+
+
+def test_a_busy_connection_pool_is_503_not_500(live_hub):
+    """With every pooled connection busy past the pool's timeout SQLAlchemy raises its
+    TimeoutError, which reached the client as a 500: a retryable condition said as a bug."""
+    hub = live_hub([])
+    engine = hub.runtime.engine
+    held = [engine.connect() for _ in range(engine.pool.size() + engine.pool._max_overflow)]  # type: ignore[attr-defined]
+    engine.pool._timeout = 0.2  # type: ignore[attr-defined]
+    try:
+        r = hub.http.get("/api/v1/events")
+        assert r.status_code == 503 and "busy" in r.json()["detail"] and r.headers["Retry-After"] == "1"
+        r = hub.http.post("/api/v1/events", json=body(), headers={"Idempotency-Key": "busy-1"})
+        assert r.status_code == 503
+    finally:
+        for conn in held:
+            conn.close()
+    r = hub.http.post("/api/v1/events", json=body(), headers={"Idempotency-Key": "busy-1"})
+    assert r.status_code == 201  # nothing was recorded by the refused attempt
