@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 
 import httpx
@@ -181,3 +182,127 @@ def test_a_citys_own_tables_are_served_and_enforced(live_hub, tmp_path):
     assert http.post("/api/v1/events", json=body(source="city_app")).status_code == 201
     r = http.post("/api/v1/events", json=body(source="citizen_app"))
     assert r.status_code == 422 and r.json()["allowed"] == ["city_app"]
+
+
+def test_times_without_a_utc_equivalent_are_422_naming_the_field(live_hub):
+    """0001-01-01T00:00+05:00 is valid ISO 8601 but lies before year 1 in UTC (and
+    9999-12-31T23:59-05:00 after 9999): the store keeps UTC, so converting them raised
+    OverflowError, a 500, in the create, the list filters and the cursor."""
+    http = live_hub([]).http
+    early, late = "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"
+    for field, value in [("occurred_at", early), ("occurred_at", late), ("reported_at", early)]:
+        r = http.post("/api/v1/events", json=body(**{field: value}))
+        assert r.status_code == 422, (field, value, r.text)
+        assert f"body.{field}" in r.json()["detail"] and "UTC" in r.json()["detail"]
+    for param, value in [("since", early), ("until", late)]:
+        r = http.get("/api/v1/events", params={param: value})
+        assert r.status_code == 422, (param, r.text)
+        assert f"query.{param}" in r.json()["detail"]
+    cursor = base64.urlsafe_b64encode(json.dumps([early, "a"]).encode()).decode().rstrip("=")
+    r = http.get("/api/v1/events", params={"cursor": cursor})
+    assert r.status_code == 422 and r.json()["field"] == "cursor"
+    r = http.post("/api/v1/events/batch", json={"items": [{"event": body(occurred_at=early)}, {"event": body()}]})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert results[0]["outcome"] == "error" and results[0]["error"]["field"] == "event.occurred_at"
+    assert results[1]["outcome"] == "created"
+    # A day that stays within range in UTC is fine at both ends.
+    assert http.post("/api/v1/events", json=body(occurred_at="0001-01-01T00:00:00-05:00")).status_code == 201
+    assert http.get("/api/v1/events").status_code == 200
+
+
+def test_nan_and_infinity_in_evidence_are_422(live_hub):
+    """Python's JSON parser reads NaN and Infinity; stored, they broke PostgreSQL's JSON
+    column (500) and came back as null in the change's webhook payload, which then no
+    longer validated: that delivery was retried for ever, holding up its subscription."""
+    http = live_hub([]).http
+    for value in ("Infinity", "-Infinity", "NaN"):
+        raw = json.dumps(body(evidence={"detections": [{"label": "car", "score": 0.5, "box": [1, 2, 3, 4]}]}))
+        raw = raw.replace("[1, 2, 3, 4]", f"[1, 2, {value}, 4]")
+        r = http.post("/api/v1/events", content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (value, r.text)
+        assert r.json()["errors"][0]["loc"] == ["body", "evidence", "detections", "0", "box", "2"]
+    assert http.get("/api/v1/events").json()["items"] == []
+
+
+def test_an_empty_idempotency_key_is_refused_not_shared(live_hub):
+    """An empty Idempotency-Key header was stored as the key "": the next request with an
+    empty header, a different event, was refused as a reuse of that key (or replayed)."""
+    http = live_hub([]).http
+    r = http.post("/api/v1/events", json=body(title="first"), headers={"Idempotency-Key": ""})
+    assert r.status_code == 422 and "idempotency-key" in r.json()["detail"]
+    r = http.post("/api/v1/events", json=body(title="second"), headers={"Idempotency-Key": ""})
+    assert r.status_code == 422 and "idempotency-key" in r.json()["detail"]
+    assert http.get("/api/v1/events").json()["items"] == []
+
+
+def test_nul_characters_are_422_naming_the_field_on_both_databases(hub_db, live_hub):
+    """PostgreSQL cannot hold NUL in text, nor take it as a query parameter: psycopg raised
+    DataError, a 500, for titles, actors, subscription fields, filters and ids, where SQLite
+    stored them. Refused on both, naming the field."""
+    hub = live_hub([], **hub_db)
+    http = hub.http
+    ev = http.post("/api/v1/events", json=body()).json()
+
+    def refused(r: httpx.Response, where: str) -> None:
+        assert r.status_code == 422, (where, r.status_code, r.text)
+        assert where in r.json()["detail"] and "x00" in r.json()["detail"], r.text
+
+    refused(http.post("/api/v1/events", json=body(title="a\x00b")), "body.title")
+    refused(http.post("/api/v1/events", json=body(source_ref="t\x00")), "body.source_ref")
+    refused(http.post(f"/api/v1/events/{ev['id']}/transitions", json={"to_status": 20, "actor": "a\x00"}), "body.actor")
+    refused(http.get("/api/v1/events", params={"camera": "a\x00b"}), "query.camera")
+    refused(http.get("/api/v1/events/stream", params={"camera": "a\x00b"}), "query.camera")
+    refused(http.get("/api/v1/events/a%00b"), "path.event_id")
+    refused(http.get("/api/v1/events/a%00b/snapshot.jpg"), "path.event_id")
+    refused(http.post("/api/v1/events/a%00b/transitions", json={"to_status": 20, "actor": "a"}), "path.event_id")
+    cursor = base64.urlsafe_b64encode(json.dumps([T0.isoformat(), "a\x00"]).encode()).decode().rstrip("=")
+    r = http.get("/api/v1/events", params={"cursor": cursor})
+    assert r.status_code == 422 and r.json()["field"] == "cursor"
+    r = http.post("/api/v1/events/batch", json={"items": [{"event": body(title="\x00")}, {"event": body()}]})
+    assert [x["outcome"] for x in r.json()["results"]] == ["error", "created"]
+    assert r.json()["results"][0]["error"]["field"] == "event.title"
+    ok = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 16}
+    refused(http.post("/api/v1/subscriptions", json={**ok, "description": "\x00"}), "body.description")
+    refused(http.post("/api/v1/subscriptions", json={**ok, "secret": "s" * 16 + "\x00"}), "body.secret")
+    refused(
+        http.post("/api/v1/subscriptions", json={**ok, "filters": {"camera_id": ["\x00"]}}), "body.filters.camera_id"
+    )
+    refused(http.get("/api/v1/subscriptions/a%00b"), "path.sub_id")
+    refused(http.get("/api/v1/subscriptions/a%00b/deliveries"), "path.sub_id")
+    # nothing of the above was stored; the hub still answers
+    stored = http.get("/api/v1/events").json()["items"]
+    assert len(stored) == 2 and ev["id"] in {e["id"] for e in stored}  # ev and the batch's valid item
+    assert http.get("/api/v1/subscriptions").json() == []
+
+
+def test_a_lone_surrogate_in_evidence_extra_is_422(hub_db, live_hub):
+    """`"\\ud800"` is valid JSON but not Unicode text: typed string fields refuse it, the
+    free-form `evidence.extra` kept it and the request failed to encode it later (500)."""
+    hub = live_hub([], **hub_db)
+    for extra in ({"note": "PLACEHOLDER"}, {"PLACEHOLDER": 1}, {"list": ["ok", {"deep": "PLACEHOLDER"}]}):
+        raw = json.dumps(body(evidence={"extra": extra})).replace("PLACEHOLDER", "a\\ud800")
+        r = hub.http.post("/api/v1/events", content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["loc"] == ["body", "evidence", "extra"] and "surrogate" in r.json()["detail"]
+    ok = hub.http.post("/api/v1/events", json=body(evidence={"extra": {"note": "火情 🔥"}}))
+    assert ok.status_code == 201 and ok.json()["evidence"]["extra"] == {"note": "火情 🔥"}
+
+
+def test_a_busy_connection_pool_is_503_not_500(live_hub):
+    """With every pooled connection busy past the pool's timeout SQLAlchemy raises its
+    TimeoutError, which reached the client as a 500: a retryable condition said as a bug."""
+    hub = live_hub([])
+    engine = hub.runtime.engine
+    held = [engine.connect() for _ in range(engine.pool.size() + engine.pool._max_overflow)]  # type: ignore[attr-defined]
+    engine.pool._timeout = 0.2  # type: ignore[attr-defined]
+    try:
+        r = hub.http.get("/api/v1/events")
+        assert r.status_code == 503 and "busy" in r.json()["detail"] and r.headers["Retry-After"] == "1"
+        r = hub.http.post("/api/v1/events", json=body(), headers={"Idempotency-Key": "busy-1"})
+        assert r.status_code == 503
+    finally:
+        for conn in held:
+            conn.close()
+    r = hub.http.post("/api/v1/events", json=body(), headers={"Idempotency-Key": "busy-1"})
+    assert r.status_code == 201  # nothing was recorded by the refused attempt

@@ -157,3 +157,36 @@ def test_a_key_stored_by_a_racing_request_falls_back_to_one_by_one(service: Even
     assert outcomes[1].created and outcomes[1].event_id is not None
     assert isinstance(outcomes[2].error, IdempotencyConflict)
     assert [c.kind for c in service.changes_after(0)] == ["created", "created"]  # nothing half-written
+
+
+def test_concurrent_batches_with_the_same_keys_in_any_order_never_deadlock(service: EventService):
+    """Two retries of one batch racing, the items in opposite orders: on PostgreSQL each
+    transaction took the unique-index locks of its keys in item order, and each then waited
+    for the other (DeadlockDetected, answered 503). Keys are inserted in key order now; the
+    outbox keeps the item order."""
+    import threading
+
+    items = [(event_in(title=f"e{i}", occurred_at=at(i)), f"key-{i:03d}") for i in range(200)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+    results: list[list] = []
+
+    def run(batch: list) -> None:
+        barrier.wait()
+        try:
+            results.append(service.create_many(batch, actor="t"))
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in (items, list(reversed(items)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(sum(o.created for o in r) for r in results) == [0, 200]  # one made them, one replayed
+    assert {o.event_id for o in results[0]} == {o.event_id for o in results[1]}
+    changes = service.changes_after(0, limit=500)
+    assert len(changes) == 200
+    order = [c.event.title for c in changes]
+    assert order in ([f"e{i}" for i in range(200)], [f"e{i}" for i in reversed(range(200))])

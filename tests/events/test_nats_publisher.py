@@ -185,3 +185,23 @@ def test_subject_tokens_are_sanitised():
     assert subject_token("a.b *>c\t") == "a_b___c_"
     assert subject_token(None) == "_" and subject_token("") == "_"
     assert subject_token("150102001") == "150102001" and subject_token("0401") == "0401"
+
+
+def test_a_change_too_big_for_nats_goes_out_without_its_evidence(live_hub, jetstream, caplog):
+    """NATS refuses a message above the server's max_payload (1 MiB by default) before it
+    is sent; an event whose evidence was that big was retried with every reconnect, and no
+    change after it was ever published. It goes out without its evidence, marked."""
+    fast = {"reconnect_initial": 0.1, "reconnect_max": 0.3, "connect_timeout": 1, "poll_interval": 0.5}
+    stream = jetstream["stream"]
+    hub = live_hub([], nats={"url": NATS_URL, **jetstream, **fast})
+    wait_for(lambda: hub.runtime.nats is not None and hub.runtime.nats.connected, 10, what="connected")
+    huge = body(title="huge", evidence={"model": "yolo", "extra": {"notes": "x" * 1_200_000}})
+    big = hub.http.post("/api/v1/events", json=huge).json()
+    after = hub.http.post("/api/v1/events", json=body(title="after")).json()
+    wait_for(lambda: len(stream_messages(stream)) == 2, 10, what="the huge change and the one after it")
+    first, second = stream_messages(stream)
+    assert first.headers["Nats-Msg-Id"] == f"{big['id']}:1" and first.headers["Videohub-Truncated"] == "evidence"
+    data = json.loads(first.data)
+    assert data["event"]["title"] == "huge" and data["event"]["evidence"]["extra"] == {}
+    assert second.headers["Nats-Msg-Id"] == f"{after['id']}:2" and "Videohub-Truncated" not in second.headers
+    assert f"seq 1 of event {big['id']}" in caplog.text

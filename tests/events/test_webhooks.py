@@ -218,6 +218,9 @@ def test_crud_and_validation_errors(live_hub):
     assert error("POST", "/api/v1/subscriptions", {**ok, "filters": {"region": ["999999"]}})["field"] == (
         "filters.region"
     )
+    # Stored, such a filter broke every later dispatch round (OverflowError converting to UTC).
+    early = error("POST", "/api/v1/subscriptions", {**ok, "filters": {"since": "0001-01-01T00:00:00+05:00"}})
+    assert early["errors"][0]["loc"] == ["body", "filters", "since"] and "UTC" in early["detail"]
     assert http.get("/api/v1/subscriptions").json() == []
 
     sub = http.post("/api/v1/subscriptions", json={**ok, "filters": {"level": [1, 2], "region": ["150102"]}}).json()
@@ -321,3 +324,99 @@ def test_backoff_grows_capped_with_jitter():
     caps = [min(30.0, 2 ** (n - 1)) for n in range(1, 10)]
     assert all(cap / 2 <= d <= cap for d, cap in zip(delays, caps, strict=True))
     assert max(delays) <= 30.0 and len(set(delays)) == len(delays)
+
+
+def test_a_stored_filter_that_no_longer_validates_holds_only_its_own_subscription(sessions, caplog):
+    """A filter stored before the checks of today (here a `since` with no UTC equivalent)
+    raised out of dispatch: the round ended, and the subscriptions after it in the list were
+    never served again."""
+    events = EventService(sessions, load_taxonomy())
+    subs = SubscriptionService(sessions, events)
+    good = subs.create(SubscriptionIn(url="http://127.0.0.1:9/good", secret=SECRET))
+    with sessions.begin() as s:
+        row = s.get(SubscriptionRow, good.id)
+        assert row is not None
+        s.add(
+            SubscriptionRow(
+                id="0" * 32,  # first in any order the database picks
+                url="http://127.0.0.1:9/old",
+                secret=SECRET,
+                description="",
+                active=True,
+                filters={"since": "0001-01-01T00:00:00+05:00"},
+                cursor=0,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+            )
+        )
+    events.create(event_in(), actor="test")
+    with caplog.at_level(logging.ERROR, logger="videohub.webhooks"):
+        assert subs.dispatch() == 1
+    assert subs.get(good.id).pending == 1
+    assert "0" * 32 in caplog.text and "held" in caplog.text
+
+
+class TricklingReceiver:
+    """Answers 200 at once, then announces a 100 MB body and sends it a byte every 0.3 s:
+    each read comes well within any read timeout, so a client reading the body never ends."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.stopped = threading.Event()
+        self.answered = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+            while len(rest) < length:
+                rest += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+            self.answered += 1
+            while not self.stopped.wait(0.3):
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stopped.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+def test_a_receiver_that_answers_2xx_then_trickles_its_body_does_not_hold_the_worker(live_hub):
+    """The status line is the answer: the worker read the whole response body, so a receiver
+    that trickled one (each byte within the read timeout) held the attempt open for ever (the
+    delivery never recorded, the hub unable to stop), and a huge body was read into memory."""
+    trickle = TricklingReceiver()
+    try:
+        hub = live_hub([], webhooks=FAST)
+        sub = subscribe(hub.http, trickle.url)
+        hub.http.post("/api/v1/events", json=body())
+
+        def delivered() -> bool:
+            deliveries = hub.http.get(f"/api/v1/subscriptions/{sub['id']}/deliveries").json()
+            return [(d["status"], d["last_status_code"]) for d in deliveries] == [("delivered", 200)]
+
+        wait_for(delivered, 8, what="the delivery recorded on the 200")
+        assert trickle.answered == 1
+    finally:
+        trickle.close()

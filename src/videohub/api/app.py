@@ -9,9 +9,15 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from videohub import __version__
-from videohub.api.errors import database_unavailable_handler, request_validation_handler, taxonomy_error_handler
+from videohub.api.errors import (
+    database_unavailable_handler,
+    pool_timeout_handler,
+    request_validation_handler,
+    taxonomy_error_handler,
+)
 from videohub.api.routers import cameras, detections, events, rules, subscriptions, system, taxonomy, video
 from videohub.metrics import make_registry
 from videohub.runtime import HubRuntime
@@ -42,6 +48,7 @@ def create_app(runtime: HubRuntime, *, manage: bool = True) -> FastAPI:
     app.state.metrics = make_registry(runtime)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_exception_handler(OperationalError, database_unavailable_handler)
+    app.add_exception_handler(PoolTimeout, pool_timeout_handler)
     app.add_exception_handler(TaxonomyError, taxonomy_error_handler)
     app.include_router(cameras.router)
     app.include_router(rules.router)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from videohub.secrets import mask_text
 from videohub.taxonomy import TaxonomyError
@@ -47,6 +48,18 @@ async def database_unavailable_handler(_request: Request, exc: Exception) -> JSO
     assert isinstance(exc, OperationalError)
     reason = str(exc.orig or exc).splitlines()[0]
     return JSONResponse(status_code=503, content={"detail": f"database unavailable: {mask_text(reason)}"})
+
+
+async def pool_timeout_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Every database connection stayed busy for the pool's timeout (a burst of requests,
+    event streams and webhook workers at once): temporary, nothing was changed, so 503 like
+    an unavailable database, which a client retries, not 500."""
+    assert isinstance(exc, PoolTimeout)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "database unavailable: every connection is busy; try again shortly"},
+        headers={"Retry-After": "1"},
+    )
 
 
 async def taxonomy_error_handler(_request: Request, exc: Exception) -> JSONResponse:

@@ -30,7 +30,8 @@ class OutboxCursors:
             with self.sessions.begin() as s:
                 s.add(OutboxCursorRow(name=name, seq=start, updated_at=datetime.now(UTC)))
         except IntegrityError:  # another replica created it first: use theirs
-            return self.get(name) or start
+            theirs = self.get(name)  # 0 is a cursor (an empty outbox), not a missing one
+            return start if theirs is None else theirs
         return start
 
     def advance(self, name: str, seq: int) -> None:

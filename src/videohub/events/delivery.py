@@ -237,15 +237,21 @@ class WebhookWorker:
         retry_after: float | None = None
         try:
             url, auth = split_credentials(claimed.url)
-            response = http.post(url, content=body, headers=headers, auth=auth or httpx.USE_CLIENT_DEFAULT)
-            status = response.status_code
+            # Streamed, and closed unread: the status line is the answer. Reading the body
+            # let a receiver that trickles one (each byte within the read timeout) hold the
+            # attempt open for ever, and read a huge one into memory.
+            with http.stream(
+                "POST", url, content=body, headers=headers, auth=auth or httpx.USE_CLIENT_DEFAULT
+            ) as response:
+                status = response.status_code
+                reason = response.reason_phrase
+                if status in (429, 503):
+                    retry_after = _retry_after(response)
             if 200 <= status < 300:
                 self.service.record(claimed, True, status, None, None)
                 log.debug("webhook %s delivered seq %d (%s)", claimed.id, claimed.seq, status)
                 return True
-            error = f"HTTP {status} {response.reason_phrase}".strip()
-            if status in (429, 503):
-                retry_after = _retry_after(response)
+            error = f"HTTP {status} {reason}".strip()
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         error = mask_text(error, secrets)

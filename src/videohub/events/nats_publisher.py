@@ -24,7 +24,7 @@ from typing import Any
 from videohub.config import NatsConfig
 from videohub.events.cursors import OutboxCursors
 from videohub.events.notify import ChangeNotifier
-from videohub.events.schema import EventChange
+from videohub.events.schema import EventChange, Evidence
 from videohub.events.service import EventService
 from videohub.secrets import mask_text, mask_url, url_secrets
 
@@ -189,15 +189,7 @@ class NatsPublisher:
                 for change in changes:
                     # One at a time, each acknowledged: the stream keeps the outbox order,
                     # and the cursor never passes a change JetStream has not stored.
-                    await js.publish(
-                        subject_for(prefix, change),
-                        change.model_dump_json().encode(),
-                        headers={
-                            "Nats-Msg-Id": message_id(change),
-                            "Videohub-Event": change.kind,
-                            "Videohub-Seq": str(change.seq),
-                        },
-                    )
+                    await self._publish(js, prefix, change)
                     self.cursor = change.seq
             finally:
                 if self.cursor != start:
@@ -207,3 +199,30 @@ class NatsPublisher:
             await self.notifier.wait_async(self.cursor, self.config.poll_interval)
             if self.notifier.closed:
                 await asyncio.sleep(self.config.poll_interval)  # the hub is stopping
+
+    async def _publish(self, js: Any, prefix: str, change: EventChange) -> None:
+        from nats.errors import MaxPayloadError
+
+        headers = {
+            "Nats-Msg-Id": message_id(change),
+            "Videohub-Event": change.kind,
+            "Videohub-Seq": str(change.seq),
+        }
+        subject = subject_for(prefix, change)
+        try:
+            await js.publish(subject, change.model_dump_json().encode(), headers=headers)
+            return
+        except MaxPayloadError:
+            # The client refuses it before sending, every time: retrying would hold every
+            # later change back for good. The evidence (detections, free-form `extra`) is
+            # what makes an event big; the message goes out without it, marked, and a
+            # consumer reads it whole from GET /api/v1/events/{id}.
+            pass
+        slim = change.model_copy(update={"event": change.event.model_copy(update={"evidence": Evidence()})})
+        log.warning(
+            "NATS: change seq %d of event %s is above the server's max_payload; published without its evidence",
+            change.seq,
+            change.event.id,
+        )
+        headers["Videohub-Truncated"] = "evidence"
+        await js.publish(subject, slim.model_dump_json().encode(), headers=headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_
@@ -65,9 +65,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         when, event_id = json.loads(raw)
         at = datetime.fromisoformat(when)
-        if at.tzinfo is None or not isinstance(event_id, str):
+        if at.tzinfo is None or not isinstance(event_id, str) or "\x00" in event_id:
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        at.astimezone(UTC)  # the store compares in UTC: a time with no UTC equivalent is no cursor
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError):
         raise TaxonomyError("cursor", "not a cursor this API handed out (pass next_cursor as it was)") from None
     return at, event_id
 

@@ -7,10 +7,21 @@ codes of the tables in force.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Base64Bytes, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Base64Bytes,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    field_validator,
+    model_validator,
+)
 
 from videohub.codes import parse_device_code
 
@@ -21,8 +32,41 @@ MAX_BATCH = 1000
 """Items per batch: one transaction holds the outbox lock for the whole batch."""
 
 
+def _utc_representable(value: datetime) -> datetime:
+    """Refuses a time that has no UTC equivalent (0001-01-01T00:00+05:00 is in year 0 in
+    UTC): the store keeps UTC, and converting it raised OverflowError, a 500."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range: this time has no UTC equivalent (years 1-9999)") from None
+    return value
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
+"""A timezone-aware time that the store can keep (as UTC)."""
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    return isinstance(value, list | tuple) and any(_has_nul(v) for v in value)
+
+
+class InputModel(StrictModel):
+    """What clients send into text columns and query parameters: PostgreSQL cannot hold a
+    NUL character in text (psycopg raises DataError, a 500), where SQLite keeps it, so it
+    is refused here for both, naming the field. (JSON columns escape it: `evidence` may.)"""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("must not contain NUL (\\x00) characters")
+        return value
 
 
 class EvidenceDetection(StrictModel):
@@ -30,7 +74,10 @@ class EvidenceDetection(StrictModel):
 
     label: str = Field(..., max_length=64, description="Class name (person, car, fire, ...).")
     score: float = Field(..., ge=0, le=1, description="Detector confidence.")
-    box: tuple[float, float, float, float] = Field(
+    # Finite: JSON has no NaN or Infinity. Python's parser takes them, PostgreSQL's JSON
+    # refused the row (a 500), and the stored change serialised them as null, so its webhook
+    # payload no longer validated and the delivery was retried for ever.
+    box: tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat] = Field(
         ..., description="x1, y1, x2, y2 in source-frame pixels (the snapshot's pixels)."
     )
     track_id: int | None = Field(None, description="Tracker id, stable while the object stays in view.")
@@ -53,8 +100,19 @@ class Evidence(StrictModel):
         default_factory=dict, description="Source-specific data kept as sent (e.g. a hotline's own fields)."
     )
 
+    @field_validator("extra")
+    @classmethod
+    def _extra_is_unicode(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # Typed string fields refuse a lone surrogate ("\ud800" in the JSON); `Any` keeps
+        # it, and hashing or answering the event then failed to encode it: a 500.
+        try:
+            json.dumps(v, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError("holds a lone surrogate (\\ud800-\\udfff): not valid Unicode text") from None
+        return v
 
-class EventIn(StrictModel):
+
+class EventIn(InputModel):
     """An event to record (POST /api/v1/events, or the video analytics)."""
 
     title: str = Field(..., min_length=1, max_length=200, description="Short human-readable summary.")
@@ -78,8 +136,8 @@ class EventIn(StrictModel):
     device_code: str | None = Field(
         None, description="20-digit GB/T 28181 code of the device; taken from the camera when absent."
     )
-    occurred_at: AwareDatetime = Field(..., description="When it happened (with a UTC offset).")
-    reported_at: AwareDatetime | None = Field(None, description="When the source reported it; default: now.")
+    occurred_at: UtcDatetime = Field(..., description="When it happened (with a UTC offset).")
+    reported_at: UtcDatetime | None = Field(None, description="When the source reported it; default: now.")
     evidence: Evidence = Field(default_factory=Evidence, description="Detections, model, counts and links.")
     snapshot_jpeg: Base64Bytes | None = Field(
         None, description="Evidence picture, a base64-encoded JPEG (at most 8 MiB)."
@@ -156,7 +214,7 @@ class EventPage(StrictModel):
     next_cursor: str | None = Field(..., description="Pass as `cursor` for the next page; null on the last.")
 
 
-class TransitionIn(StrictModel):
+class TransitionIn(InputModel):
     """A step of the handling process (POST /api/v1/events/{id}/transitions)."""
 
     to_status: int = Field(..., description="Status to move to; must be allowed from the current one.")
@@ -167,12 +225,12 @@ class TransitionIn(StrictModel):
     )
 
 
-class EventFilter(StrictModel):
+class EventFilter(InputModel):
     """Which events a list, stream or subscription wants; an empty field matches all, a
     field with several values matches any of them."""
 
-    since: AwareDatetime | None = Field(None, description="occurred_at at or after this time.")
-    until: AwareDatetime | None = Field(None, description="occurred_at before this time.")
+    since: UtcDatetime | None = Field(None, description="occurred_at at or after this time.")
+    until: UtcDatetime | None = Field(None, description="occurred_at before this time.")
     region: list[str] = Field(default_factory=list, description="Region codes; a division includes its towns.")
     category: list[str] = Field(default_factory=list, description="Major or minor category codes.")
     level: list[int] = Field(default_factory=list, description="Level codes.")
@@ -190,7 +248,7 @@ class EventChange(StrictModel):
     event: EventOut = Field(..., description="The event as it is now.")
 
 
-class EventBatchItem(StrictModel):
+class EventBatchItem(InputModel):
     """One item of POST /api/v1/events/batch."""
 
     idempotency_key: str | None = Field(

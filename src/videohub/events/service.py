@@ -240,7 +240,11 @@ class EventService:
         # Plain executemany INSERTs, not the unit of work: its bookkeeping of three objects
         # per event cost more than the database's own work.
         with self.sessions.begin() as s:
-            s.execute(_EVENTS.insert(), [p.row for p in batch])
+            # In key order: each key takes a lock in the unique index until the commit, and
+            # two batches racing with the same keys in different orders each waited for the
+            # other (PostgreSQL: DeadlockDetected). One order for all makes the later one
+            # wait, then find the keys taken. The outbox below keeps the items' order.
+            s.execute(_EVENTS.insert(), sorted((p.row for p in batch), key=lambda r: r["idempotency_key"] or ""))
             snapshots = [{"event_id": p.row["id"], "jpeg": p.jpeg, "taken_at": now} for p in batch if p.jpeg]
             if snapshots:
                 s.execute(_SNAPSHOTS.insert(), snapshots)

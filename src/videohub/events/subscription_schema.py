@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from videohub.events.schema import ChangeKind, EventFilter, EventOut, StrictModel
+from videohub.events.schema import ChangeKind, EventFilter, EventOut, InputModel, StrictModel
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
@@ -35,7 +35,7 @@ def validate_webhook_url(url: str) -> str:
     return url
 
 
-class _UrlChecked(StrictModel):
+class _UrlChecked(InputModel):
     @field_validator("url", check_fields=False)
     @classmethod
     def _url(cls, v: str | None) -> str | None:

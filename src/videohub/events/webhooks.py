@@ -250,9 +250,13 @@ class SubscriptionService:
         for sub_id, filters, cursor in subs:
             try:
                 queued += self._dispatch_one(sub_id, EventFilter.model_validate(filters), cursor, head)
-            except TaxonomyError as exc:
+            except (ValueError, OverflowError) as exc:
                 # The city replaced its code tables and this filter names a code that is
-                # gone. Its cursor stays, so a PATCH of the filter loses nothing.
+                # gone (TaxonomyError), or a filter stored by an older version no longer
+                # validates (ValidationError) or cannot be compared (OverflowError). Only
+                # this subscription is held: raising would end the round, and every
+                # subscription after it in the list would never be served. Its cursor
+                # stays, so a PATCH of the filter loses nothing.
                 if sub_id not in self._bad_filters:
                     self._bad_filters.add(sub_id)
                     log.error("webhook subscription %s is held: its filter is invalid now (%s)", sub_id, exc)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 
 from videohub.api.deps import Runtime
 from videohub.api.errors import validation_detail
@@ -23,6 +24,7 @@ from videohub.events.schema import (
     EventOut,
     EventPage,
     TransitionIn,
+    UtcDatetime,
 )
 from videohub.events.service import MAX_PAGE, BatchOutcome, EventNotFound, IdempotencyConflict
 from videohub.taxonomy import TaxonomyError, TransitionError
@@ -42,9 +44,14 @@ def _ints(values: list[str] | None, field: str) -> list[int]:
         raise TaxonomyError(field, "codes are numbers") from None
 
 
+_PARAM = {"camera_id": "camera"}  # EventFilter's field -> the query parameter
+# No NUL character: PostgreSQL refuses it in a query parameter (a 500); a 422 names the part.
+EventId = Annotated[str, Path(pattern=r"^[^\x00]*$", description="Event id.")]
+
+
 def event_filter(
-    since: Annotated[AwareDatetime | None, Query(description="occurred_at at or after (ISO 8601 with offset).")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="occurred_at before (ISO 8601 with offset).")] = None,
+    since: Annotated[UtcDatetime | None, Query(description="occurred_at at or after (ISO 8601 with offset).")] = None,
+    until: Annotated[UtcDatetime | None, Query(description="occurred_at before (ISO 8601 with offset).")] = None,
     region: Annotated[list[str] | None, Query(description="Region codes; a division includes its towns.")] = None,
     category: Annotated[list[str] | None, Query(description="Major or minor category codes.")] = None,
     level: Annotated[list[str] | None, Query(description="Level codes.")] = None,
@@ -52,16 +59,21 @@ def event_filter(
     status: Annotated[list[str] | None, Query(description="Status codes.")] = None,
     camera: Annotated[list[str] | None, Query(description="Camera ids.")] = None,
 ) -> EventFilter:
-    return EventFilter(
-        since=since,
-        until=until,
-        region=_many(region),
-        category=_many(category),
-        level=_ints(level, "level"),
-        source=_many(source),
-        status=_ints(status, "status"),
-        camera_id=_many(camera),
-    )
+    try:
+        return EventFilter(
+            since=since,
+            until=until,
+            region=_many(region),
+            category=_many(category),
+            level=_ints(level, "level"),
+            source=_many(source),
+            status=_ints(status, "status"),
+            camera_id=_many(camera),
+        )
+    except ValidationError as exc:  # e.g. a NUL character: a 422 naming the parameter, not a 500
+        raise RequestValidationError(
+            [{**e, "loc": ("query", _PARAM.get(str(e["loc"][0]), e["loc"][0]))} for e in exc.errors()]
+        ) from None
 
 
 Filter = Annotated[EventFilter, Depends(event_filter)]
@@ -81,6 +93,9 @@ def create_event(
     idempotency_key: Annotated[
         str | None,
         Header(
+            # An empty key is a client bug, not a key: stored, it made every later request
+            # with an empty header a replay of the first, or a 422 conflict.
+            min_length=1,
             max_length=128,
             description="Any unique string per event; a retry with the same key returns the first one's event.",
         ),
@@ -186,7 +201,7 @@ def _not_found(event_id: str) -> HTTPException:
 
 
 @router.get("/{event_id}", response_model=EventOut, responses={404: {"model": ErrorOut}})
-def get_event(event_id: str, runtime: Runtime) -> EventOut:
+def get_event(event_id: EventId, runtime: Runtime) -> EventOut:
     try:
         return runtime.events.get(event_id)
     except EventNotFound:
@@ -198,7 +213,7 @@ def get_event(event_id: str, runtime: Runtime) -> EventOut:
     response_model=EventOut,
     responses={404: {"model": ErrorOut}, 409: {"description": "Not allowed from the current status."}, **CODE_ERRORS},
 )
-def transition_event(event_id: str, body: TransitionIn, runtime: Runtime) -> EventOut | Response:
+def transition_event(event_id: EventId, body: TransitionIn, runtime: Runtime) -> EventOut | Response:
     try:
         return runtime.events.transition(event_id, body.to_status, body.actor, body.comment, body.close_reason)
     except EventNotFound:
@@ -212,7 +227,7 @@ def transition_event(event_id: str, body: TransitionIn, runtime: Runtime) -> Eve
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorOut}},
 )
-def event_snapshot(event_id: str, runtime: Runtime) -> Response:
+def event_snapshot(event_id: EventId, runtime: Runtime) -> Response:
     try:
         jpeg = runtime.events.snapshot(event_id)
     except EventNotFound:

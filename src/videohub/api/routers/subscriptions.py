@@ -19,8 +19,9 @@ from videohub.events.webhooks import MAX_DELIVERY_PAGE, DeliveryNotFound, NotRet
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
 
-SubId = Annotated[str, Path(description="Subscription id.")]
-DeliveryId = Annotated[str, Path(description="Delivery id (X-Videohub-Delivery).")]
+# No NUL character: PostgreSQL refuses it in a query parameter (a 500); a 422 names the part.
+SubId = Annotated[str, Path(pattern=r"^[^\x00]*$", description="Subscription id.")]
+DeliveryId = Annotated[str, Path(pattern=r"^[^\x00]*$", description="Delivery id (X-Videohub-Delivery).")]
 NOT_FOUND: dict[int | str, dict] = {404: {"model": ErrorOut}}
 CODE_ERRORS: dict[int | str, dict] = {422: {"description": "Invalid field; `field` names it, `allowed` lists codes."}}
 
