@@ -267,6 +267,12 @@ class ServerConfig(StrictModel):
         description="Port of the RTSP restream (rtsp://hub:PORT/<camera-id>); null disables it.",
     )
     public_host: str = Field("127.0.0.1", description="Host name put into the URLs the hub prints.")
+    max_request_mb: float = Field(
+        64.0,
+        gt=0,
+        le=4096,
+        description="Largest request body in MiB (a batch of events with base64 snapshots); larger ones get 413.",
+    )
 
 
 class DatabaseConfig(StrictModel):

@@ -18,6 +18,7 @@ from videohub.api.errors import (
     request_validation_handler,
     taxonomy_error_handler,
 )
+from videohub.api.limits import BodyLimit
 from videohub.api.routers import cameras, detections, events, rules, subscriptions, system, taxonomy, video
 from videohub.metrics import make_registry
 from videohub.runtime import HubRuntime
@@ -44,6 +45,7 @@ def create_app(runtime: HubRuntime, *, manage: bool = True) -> FastAPI:
         description="City video + AI hub: cameras, live video, detections and standard city events.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, max_mb=runtime.config.server.max_request_mb)
     app.state.runtime = runtime
     app.state.metrics = make_registry(runtime)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
