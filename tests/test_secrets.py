@@ -1,5 +1,7 @@
 import logging
 
+import pytest
+
 from videohub.secrets import MaskingFilter, mask_text, mask_url, url_secrets
 
 
@@ -40,3 +42,19 @@ def test_tracebacks_are_masked(caplog):
     except RuntimeError:
         logger.exception("database error")
     assert "hunter22" not in caplog.text and "rtsp://***@cam/1" in caplog.text
+
+
+def test_credentials_in_query_strings_are_masked_and_the_mask_is_refused():
+    from videohub.config import validate_stream_url
+    from videohub.secrets import has_masked_secret, mask_text, url_secrets
+
+    dahua = "rtsp://10.0.0.5:554/cam/realmonitor?channel=1&subtype=0&user=admin&password=Dahua-123"
+    assert mask_url(dahua) == "rtsp://10.0.0.5:554/cam/realmonitor?channel=1&subtype=0&user=admin&password=***"
+    assert mask_url("https://a.example/h?Token=t0k-1&sig=abc&v=2") == "https://a.example/h?Token=***&sig=***&v=2"
+    assert mask_url("https://a.example/h?passage=open&keys=3") == "https://a.example/h?passage=open&keys=3"
+    logged = mask_text(f"could not open {dahua}: 401")
+    assert "Dahua-123" not in logged and logged.startswith("could not open rtsp://10.0.0.5") and "401" in logged
+    assert "Dahua-123" in url_secrets(dahua)
+    assert has_masked_secret(mask_url(dahua)) and not has_masked_secret(dahua)
+    with pytest.raises(ValueError, match=r"\*\*\*"):
+        validate_stream_url(mask_url(dahua))

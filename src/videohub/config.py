@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from videohub.analytics.spec import RuleSpec
 from videohub.codes import parse_device_code, validate_region_code
+from videohub.secrets import has_masked_secret
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
 
@@ -49,7 +50,7 @@ def validate_stream_url(url: str) -> str:
         raise ValueError("stream URL has no host")
     if port == 0:
         raise ValueError("stream URL port must be 1-65535")
-    if "***" in (parts.username or "", parts.password or ""):
+    if has_masked_secret(url):
         raise ValueError(
             "stream URL carries the masked credentials '***' the API shows; send the real ones, "
             "or leave stream_url out of the change to keep them"

@@ -20,6 +20,7 @@ class Received:
     signature_ok: bool
     answered: int
     at: float
+    path: str = "/hook"
 
 
 class Receiver:
@@ -46,7 +47,7 @@ class Receiver:
                     else:
                         status = 200 if ok else 401
                     receiver.requests.append(
-                        Received(dict(self.headers), json.loads(raw), ok, status, time.monotonic())
+                        Received(dict(self.headers), json.loads(raw), ok, status, time.monotonic(), self.path)
                     )
                 self.send_response(status)
                 if status != 200 and receiver.retry_after is not None:

@@ -196,6 +196,18 @@ def test_secrets_never_in_responses_or_logs(live_hub, receiver, caplog):
         assert secret not in caplog.text
         assert all(secret not in t for t in texts)
 
+    # A token in the receiver's query string is a credential too.
+    token = "tok-secret-5555"
+    by_token = hub.http.post(
+        "/api/v1/subscriptions", json={"url": f"{hook.url}?token={token}&v=2", "secret": new_secret}
+    )
+    assert by_token.status_code == 201 and by_token.json()["url"] == f"{hook.url}?token=***&v=2"
+    hub.http.post("/api/v1/events", json=body())
+    wait_for(lambda: any("token=" in r.path for r in hook.accepted), 10, what="delivery to the token URL")
+    assert token not in caplog.text and token not in hub.http.get("/api/v1/subscriptions").text
+    resent = hub.http.patch(f"/api/v1/subscriptions/{by_token.json()['id']}", json={"url": by_token.json()["url"]})
+    assert resent.status_code == 422 and "***" in resent.json()["detail"]  # the mask is not a token
+
 
 def test_crud_and_validation_errors(live_hub):
     http = live_hub([]).http

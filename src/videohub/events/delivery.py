@@ -32,9 +32,12 @@ from videohub.events.notify import ChangeNotifier
 from videohub.events.schema import EventChange
 from videohub.events.subscription_schema import WebhookPayload
 from videohub.events.webhooks import Claimed, SubscriptionService, sign
-from videohub.secrets import mask_text, mask_url, url_secrets
+from videohub.secrets import MaskingFilter, mask_text, mask_url, url_secrets
 
 log = logging.getLogger("videohub.webhooks")
+# httpx logs every request's URL at INFO, whatever handlers the application installs: a
+# receiver's `?token=` must not reach a log through it.
+logging.getLogger("httpx").addFilter(MaskingFilter())
 
 LEASE_MARGIN_S = 30.0
 """A claimed attempt is someone else's to retry this long after its timeout would have fired."""

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from videohub.events.schema import ChangeKind, EventFilter, EventOut, InputModel, StrictModel
+from videohub.secrets import has_masked_secret
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
@@ -28,7 +29,7 @@ def validate_webhook_url(url: str) -> str:
         raise ValueError(f"scheme must be http or https, not {parts.scheme!r}")
     if not parts.hostname or port == 0:
         raise ValueError("needs a host (and a port 1-65535 if one is given)")
-    if "***" in (parts.username or "", parts.password or ""):
+    if has_masked_secret(url):
         raise ValueError(
             "carries the masked credentials '***' the API shows; send the real ones, or leave url out of the change"
         )
