@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 # GB/T 2260 province-level prefixes.
 PROVINCES = frozenset(
@@ -88,3 +91,13 @@ def parse_device_code(code: str) -> DeviceCode:
     if int(parts.type) < 111:
         raise ValueError(f"device_code: type code {parts.type!r} is below 111, the first GB/T 28181 device type")
     return parts
+
+
+def check_device_code(code: str) -> str:
+    """The code itself if it is a valid GB/T 28181 device code; ValueError otherwise."""
+    parse_device_code(code)
+    return code
+
+
+DeviceCodeStr = Annotated[str, AfterValidator(check_device_code)]
+"""A pydantic field type: a string checked as a GB/T 28181 device code."""

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from videohub.analytics.spec import RuleSpec
-from videohub.codes import parse_device_code, validate_region_code
+from videohub.codes import DeviceCodeStr, validate_region_code
 from videohub.secrets import has_masked_secret
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
@@ -133,7 +133,7 @@ class CameraSpec(StrictModel):
         description="Slug: lowercase letters, digits, '-' and '_'.",
     )
     name: str = Field("", max_length=200, description="Human-readable name; defaults to the id.")
-    device_code: str | None = Field(None, description="20-digit GB/T 28181 device code.")
+    device_code: DeviceCodeStr | None = Field(None, description="20-digit GB/T 28181 device code.")
     region_code: str | None = Field(
         None, description="GB/T 2260 6-digit division code, optionally extended by town/village/grid digits."
     )
@@ -153,13 +153,6 @@ class CameraSpec(StrictModel):
         description="Rules turning this camera's detections into incidents (zones, counts, dwell, lines); "
         "changing them never reconnects the camera.",
     )
-
-    @field_validator("device_code")
-    @classmethod
-    def _device_code(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_device_code(v)
-        return v
 
     @field_validator("region_code")
     @classmethod

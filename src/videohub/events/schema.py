@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from videohub.codes import parse_device_code
+from videohub.codes import DeviceCodeStr
 
 ChangeKind = Literal["created", "updated", "transition"]
 
@@ -133,7 +133,7 @@ class EventIn(InputModel):
     lon: float | None = Field(None, ge=-180, le=180, description="Longitude, WGS84.")
     lat: float | None = Field(None, ge=-90, le=90, description="Latitude, WGS84.")
     camera_id: str | None = Field(None, max_length=64, description="Registered camera that saw it.")
-    device_code: str | None = Field(
+    device_code: DeviceCodeStr | None = Field(
         None, description="20-digit GB/T 28181 code of the device; taken from the camera when absent."
     )
     occurred_at: UtcDatetime = Field(..., description="When it happened (with a UTC offset).")
@@ -142,13 +142,6 @@ class EventIn(InputModel):
     snapshot_jpeg: Base64Bytes | None = Field(
         None, description="Evidence picture, a base64-encoded JPEG (at most 8 MiB)."
     )
-
-    @field_validator("device_code")
-    @classmethod
-    def _device_code(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_device_code(v)
-        return v
 
     @field_validator("snapshot_jpeg")
     @classmethod
