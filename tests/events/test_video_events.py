@@ -50,6 +50,10 @@ def test_a_burning_window_raises_one_event_with_evidence(cameras, live_hub):
     (event,) = events()
     assert event["title"] == "fire at Xincheng street"
     assert event["category_code"] == "0401" and event["major_code"] == "04" and event["level"] == 2
+    assert (
+        event["category_names"]["minor_en"] == "Fire or open flame"
+        and event["category_names"]["minor_zh"] == "火情/明火"
+    )
     assert event["source"] == "ai_video" and event["status"] == 10
     assert event["region_code"] == "150102" and event["device_code"] == "15010200001320000001"
     evidence = event["evidence"]

@@ -172,6 +172,15 @@ class ProcessRecord(StrictModel):
     close_reason: str | None = Field(None, description="Set on the step that closed the event.")
 
 
+class CategoryNames(StrictModel):
+    """What an event's category codes mean, in both languages of the code tables."""
+
+    major_zh: str = Field(..., description="Major category, Chinese.")
+    major_en: str = Field(..., description="Major category, English.")
+    minor_zh: str = Field(..., description="Minor category, Chinese.")
+    minor_en: str = Field(..., description="Minor category, English.")
+
+
 class EventOut(StrictModel):
     """A stored event."""
 
@@ -180,6 +189,9 @@ class EventOut(StrictModel):
     description: str = Field(..., description="Longer free text.")
     major_code: str = Field(..., description="Major category code.")
     category_code: str = Field(..., description="Minor category code.")
+    category_names: CategoryNames | None = Field(
+        None, description="Names of its major and minor category in the code tables in force (null if they lack it)."
+    )
     level: int = Field(..., description="Level code.")
     source: str = Field(..., description="Source code.")
     source_ref: str | None = Field(..., description="The source system's own reference.")

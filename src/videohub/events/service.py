@@ -24,6 +24,7 @@ from videohub.events.notify import ChangeNotifier
 from videohub.events.query import after_cursor, encode_cursor, filter_clauses, newest_first
 from videohub.events.schema import (
     MAX_BATCH,
+    CategoryNames,
     ChangeKind,
     EventChange,
     EventFilter,
@@ -520,16 +521,26 @@ class EventService:
                         close_reason=p.close_reason,
                     )
                 )
-        return [_out(r, process[r.id]) for r in rows]
+        return [_out(r, process[r.id], self._names(r.minor_code)) for r in rows]
+
+    def _names(self, minor_code: str) -> CategoryNames | None:
+        try:
+            major, minor = self.taxonomy.minor(minor_code)
+        except TaxonomyError:  # a city's replaced table may have dropped an old code
+            return None
+        return CategoryNames(
+            major_zh=major.name_zh, major_en=major.name_en, minor_zh=minor.name_zh, minor_en=minor.name_en
+        )
 
 
-def _out(row: EventRow, process: list[ProcessRecord]) -> EventOut:
+def _out(row: EventRow, process: list[ProcessRecord], names: CategoryNames | None) -> EventOut:
     return EventOut(
         id=row.id,
         title=row.title,
         description=row.description,
         major_code=row.major_code,
         category_code=row.minor_code,
+        category_names=names,
         level=row.level,
         source=row.source,
         source_ref=row.source_ref,
