@@ -121,6 +121,13 @@ class HubRuntime:
         if self.nats is not None:
             self.nats.start()
         for cam in self.registry.all():
+            if cam.origin == "api":
+                # Checked when written, but the code tables may have been replaced since: such a
+                # rule still runs, and each of its incidents would be refused, so say so now.
+                try:
+                    check_rule_codes(self.taxonomy, cam.spec.rules)
+                except TaxonomyError as exc:
+                    log.error("camera %s: %s; its events will be refused until the rule is fixed", cam.spec.id, exc)
             self.hub.apply(cam.spec)
             self.rules.apply(cam.spec, cam.spec.id)
             self.analytics.apply(cam.spec, cam.spec.id)

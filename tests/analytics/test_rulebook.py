@@ -198,3 +198,27 @@ def test_a_close_made_by_a_rule_change_never_overtakes_the_open_of_a_frame_in_fl
     engine.join(5)
     api.join(5)
     assert [(s.rule_id, s.phase) for s in got.steps] == [("fire", "open"), ("fire", "close")]
+
+
+def test_an_api_rule_whose_category_left_the_tables_is_reported_at_start(tmp_path, caplog):
+    from videohub.config import parse_config
+    from videohub.runtime import HubRuntime
+
+    db = {"url": f"sqlite:///{tmp_path}/hub.db"}
+    first = HubRuntime(parse_config({"database": db, "models": {"fire": {"kind": "fire"}}}, "hub.yaml"))
+    first.registry.create(camera(id="api-cam", stream_url="rtsp://127.0.0.1:1/x", rules=[FIRE]))
+    first.stop()
+
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    city = "majors:\n  - {code: '09', name_zh: 其他, name_en: Other, minors: [{code: '0901', name_zh: 其他, name_en: Other}]}\n"
+    (tables / "categories.yaml").write_text(city, encoding="utf-8")
+    config = parse_config(
+        {"database": db, "models": {"fire": {"kind": "fire"}}, "taxonomy": {"dir": str(tables)}}, "hub.yaml"
+    )
+    second = HubRuntime(config)
+    with caplog.at_level(logging.ERROR, logger="videohub"):
+        second.start()
+    second.stop()
+    assert "camera api-cam: rules[0].category_code: unknown minor category '0401'" in caplog.text
+    assert "0901" in caplog.text
