@@ -211,7 +211,8 @@ def test_an_api_rule_whose_category_left_the_tables_is_reported_at_start(tmp_pat
 
     tables = tmp_path / "tables"
     tables.mkdir()
-    city = "majors:\n  - {code: '09', name_zh: 其他, name_en: Other, minors: [{code: '0901', name_zh: 其他, name_en: Other}]}\n"
+    minor = "{code: '0901', name_zh: 其他, name_en: Other}"
+    city = f"majors:\n  - {{code: '09', name_zh: 其他, name_en: Other, minors: [{minor}]}}\n"
     (tables / "categories.yaml").write_text(city, encoding="utf-8")
     config = parse_config(
         {"database": db, "models": {"fire": {"kind": "fire"}}, "taxonomy": {"dir": str(tables)}}, "hub.yaml"
